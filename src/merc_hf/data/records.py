@@ -1,0 +1,173 @@
+"""Python records: what every reader returns, and the checks every reader applies.
+
+A reader turns files into a :class:`Corpus`: for each split a list of plain-dict records, one per
+dialogue (or conversation). Records hold only Python/numpy values — no torch, no ``datasets`` — so
+readers stay pure and easy to test. :mod:`merc_hf.data.builders` turns a corpus into a
+``datasets.DatasetDict``.
+
+Record keys understood by the builders (all optional except the id):
+
+=====================  ===========================================================================
+``dialogue_id``        str — emotion-recognition datasets (one record = one dialogue)
+``conversation_id``    str — emotion–cause datasets (one record = one conversation)
+``speakers``           list[int] — speaker index by order of first appearance in the dialogue
+``labels``             list[int] — per-utterance emotion class (names in ``Corpus.class_names``)
+``emotions``           list[int] — per-utterance emotion class of emotion–cause datasets
+``sentiment``          list[int] — per-utterance sentiment class (MELD)
+``text/audio/visual``  float32 array ``(T, D_m)`` — utterance features of one modality
+``utterances``         list[str] — transcripts
+``pairs``              list[[int, int]] — (emotion utterance, cause utterance), 0-based
+=====================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import DataFormatError
+
+MODALITIES = ("text", "audio", "visual")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Corpus:
+    """What a reader returns: records per split plus the metadata the builders need."""
+
+    name: str
+    splits: dict[str, list[dict[str, Any]]]
+    class_names: dict[str, list[str]]
+    description: str = ""
+    citation: str = ""
+    homepage: str = ""
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modalities with feature matrices in this corpus (the others are absent from the features)."""
+        first = next((r for records in self.splits.values() for r in records), {})
+        return tuple(m for m in MODALITIES if m in first)
+
+    def feature_dims(self) -> dict[str, int]:
+        first = next((r for records in self.splits.values() for r in records), {})
+        return {m: int(first[m].shape[1]) for m in self.modalities}
+
+
+def speaker_indices(names: Sequence[Any]) -> list[int]:
+    """Index each speaker by order of first appearance: ``['M', 'F', 'M'] -> [0, 1, 0]``."""
+    order: dict[Any, int] = {}
+    return [order.setdefault(name, len(order)) for name in names]
+
+
+def feature_matrix(
+    rows: Any,
+    *,
+    file: str | os.PathLike,
+    dialogue: object,
+    field: str,
+    length: int,
+    dim: int | None = None,
+) -> np.ndarray:
+    """Stack one dialogue's per-utterance vectors into a finite float32 ``(length, dim)`` matrix.
+
+    Raises :class:`DataFormatError` naming file, dialogue and field when the rows are ragged, have
+    the wrong count or dimension, or hold NaN/inf.
+    """
+    try:
+        matrix = np.asarray(rows, dtype=np.float32)
+    except (ValueError, TypeError) as exc:
+        raise DataFormatError(
+            f"cannot read utterance features as a numeric matrix ({exc})",
+            file=file,
+            dialogue=dialogue,
+            field=field,
+        ) from None
+    if matrix.ndim == 1 and length == 1:
+        matrix = matrix[None, :]
+    if matrix.ndim != 2:
+        raise DataFormatError(
+            f"expected one feature vector per utterance, got an array of shape {matrix.shape}",
+            file=file,
+            dialogue=dialogue,
+            field=field,
+        )
+    if matrix.shape[0] != length:
+        raise DataFormatError(
+            f"has {matrix.shape[0]} utterances but the labels have {length}",
+            file=file,
+            dialogue=dialogue,
+            field=field,
+        )
+    if dim is not None and matrix.shape[1] != dim:
+        raise DataFormatError(
+            f"feature dimension {matrix.shape[1]} differs from {dim} used elsewhere in the file",
+            file=file,
+            dialogue=dialogue,
+            field=field,
+        )
+    if not np.isfinite(matrix).all():
+        bad = int(np.argwhere(~np.isfinite(matrix))[0][0])
+        raise DataFormatError(
+            f"NaN or infinite value at utterance {bad}", file=file, dialogue=dialogue, field=field
+        )
+    return matrix
+
+
+def class_indices(
+    values: Sequence[Any],
+    *,
+    names: Sequence[str],
+    file: str | os.PathLike,
+    dialogue: object,
+    field: str,
+) -> list[int]:
+    """Check per-utterance class ids (ints, or names from ``names``) and return them as ints."""
+    out = []
+    lookup = {name: i for i, name in enumerate(names)}
+    for position, value in enumerate(values):
+        if isinstance(value, str):
+            if value not in lookup:
+                raise DataFormatError(
+                    f"unknown class {value!r} at utterance {position}; expected one of {list(names)}",
+                    file=file,
+                    dialogue=dialogue,
+                    field=field,
+                )
+            out.append(lookup[value])
+            continue
+        try:
+            index = int(value)
+        except (TypeError, ValueError):
+            index = None
+        if index is None or index != value or not 0 <= index < len(names):
+            raise DataFormatError(
+                f"label {value!r} at utterance {position} is out of range 0..{len(names) - 1}",
+                file=file,
+                dialogue=dialogue,
+                field=field,
+            )
+        out.append(index)
+    return out
+
+
+def check_dialogue_length(n: int, *, file: str | os.PathLike, dialogue: object, field: str) -> None:
+    """Empty dialogues are an error; length-1 and single-speaker dialogues are valid."""
+    if n == 0:
+        raise DataFormatError("dialogue has no utterances", file=file, dialogue=dialogue, field=field)
+
+
+def require_same_length(
+    expected: int, values: Sequence[Any], *, file: str | os.PathLike, dialogue: object, field: str
+) -> None:
+    if len(values) != expected:
+        raise DataFormatError(
+            f"has {len(values)} entries but the dialogue has {expected} utterances",
+            file=file,
+            dialogue=dialogue,
+            field=field,
+        )

@@ -1,0 +1,28 @@
+"""merc_hf architectures and their registration with the transformers Auto classes.
+
+Each architecture lives in its own folder ``models/<name>/`` with ``configuration_<name>.py`` and
+``modeling_<name>.py``. To add one, append ``(module path, config class, model class)`` to
+:data:`ARCHITECTURES`; :func:`register_auto_classes` (run on ``import merc_hf``) does the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# (package-relative module prefix, config class name, model class name)
+ARCHITECTURES: list[tuple[str, str, str]] = []
+
+
+def register_auto_classes() -> None:
+    """Register every merc_hf config/model with ``AutoConfig``, ``AutoModel`` and
+    ``AutoModelForSequenceClassification``. Safe to call more than once."""
+    if not ARCHITECTURES:
+        return
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    for name, config_name, model_name in ARCHITECTURES:
+        config_cls = getattr(importlib.import_module(f"{__name__}.{name}.configuration_{name}"), config_name)
+        model_cls = getattr(importlib.import_module(f"{__name__}.{name}.modeling_{name}"), model_name)
+        AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
+        AutoModel.register(config_cls, model_cls, exist_ok=True)
+        AutoModelForSequenceClassification.register(config_cls, model_cls, exist_ok=True)
