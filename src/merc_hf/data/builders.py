@@ -84,7 +84,7 @@ def build_dataset_dict(
         features = corpus_features(corpus)
         manifest = {
             "features": features.to_dict(),
-            "splits": list(corpus.splits),
+            "splits": {split: len(records) for split, records in corpus.splits.items()},
             "description": _description(corpus, features),
             "citation": corpus.citation,
             "homepage": corpus.homepage,
@@ -114,7 +114,9 @@ def build_dataset_dict(
                     split=datasets.NamedSplit(split),
                     info=info.copy(),
                 )
-                for split in manifest["splits"]
+                if size
+                else Dataset.from_dict({k: [] for k in features}, features=features, info=info.copy())
+                for split, size in manifest["splits"].items()
             }
         )
     if not manifest_path.is_file():

@@ -36,6 +36,10 @@ _NUMPY_GLOBALS = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allow-list."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only an allow-list of globals."""
 
@@ -54,7 +58,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             return np.ndarray
         if module == "numpy" and name == "dtype":
             return np.dtype
-        raise pickle.UnpicklingError(
+        raise _Refused(
             f"refusing to load global '{module}.{name}': only plain containers, numbers, strings and "
             "numpy arrays are allowed in feature files"
         )
@@ -64,9 +68,18 @@ def loads(data: bytes, *, encoding: str = "latin1", source: str | os.PathLike = 
     """Unpickle ``data`` with :class:`RestrictedUnpickler`; errors name ``source``."""
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
-    except pickle.UnpicklingError as exc:
-        raise DataFormatError(f"unsafe or corrupt pickle ({exc})", file=source) from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
+    except _Refused as exc:
+        raise DataFormatError(f"unsafe pickle: {exc}", file=source) from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+    ) as exc:
         raise DataFormatError(
             f"truncated or corrupt pickle ({type(exc).__name__}: {exc})", file=source
         ) from None

@@ -162,7 +162,7 @@ def split_off_validation(train_ids: Sequence[str], fraction: float, seed: int) -
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}")
-    n_valid = round(len(train_ids) * fraction)
+    n_valid = max(1, round(len(train_ids) * fraction)) if fraction > 0 and len(train_ids) > 1 else 0
     chosen = set(random.Random(seed).sample(sorted(train_ids), n_valid))
     return [v for v in train_ids if v not in chosen], [v for v in train_ids if v in chosen]
 
