@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 
 # (package-relative module prefix, config class name, model class name)
-ARCHITECTURES: list[tuple[str, str, str]] = []
+ARCHITECTURES: list[tuple[str, str, str]] = [
+    ("m3net", "M3NetConfig", "M3NetModel"),
+]
 
 
 def register_auto_classes() -> None:
