@@ -1,0 +1,37 @@
+"""Reliability metrics for emotion recognition in conversations: pure numpy functions.
+
+* :mod:`.classification`: accuracy, weighted / macro / per-class F1 (sklearn-equivalent);
+* :mod:`.calibration`: ECE, MCE, RMSCE with Guo et al.'s ``(lo, hi]`` equal-width bins;
+* :mod:`.failure`: failure prediction (AUROC, AUPR-S/E, FPR@95TPR) and AURC / E-AURC, correct = positive;
+* :mod:`.cmerc`: CMERC confidence boosts, CEL and uncertain-sample rates (Tu et al., ACM MM 2024);
+* :mod:`.pairs`: emotion–cause Pair-F1 (set-based and SemEval-2024), pair AUPRC, RPCL diagnostics;
+* :mod:`.report`: everything above in one JSON-serialisable dict; :mod:`.plots`: reliability diagrams.
+
+Inputs may be numpy arrays, torch tensors or lists; bad input raises ``ValueError`` naming the argument.
+The evaluate wrappers live in :mod:`merc_hf.evaluate_modules` (``merc_hf.metric_path(name)``).
+"""
+
+from .calibration import calibration_errors, reliability_bins
+from .classification import classification_scores
+from .cmerc import cel, confidence_boosts, uncertain_sample_rates
+from .failure import failure_prediction
+from .pairs import SEMEVAL_EMOTIONS, pair_auprc, pair_confidence_diagnostics, pair_f1, semeval_pair_f1
+from .plots import plot_reliability_diagram
+from .report import reliability_report
+
+__all__ = [
+    "SEMEVAL_EMOTIONS",
+    "calibration_errors",
+    "cel",
+    "classification_scores",
+    "confidence_boosts",
+    "failure_prediction",
+    "pair_auprc",
+    "pair_confidence_diagnostics",
+    "pair_f1",
+    "plot_reliability_diagram",
+    "reliability_bins",
+    "reliability_report",
+    "semeval_pair_f1",
+    "uncertain_sample_rates",
+]
