@@ -154,7 +154,6 @@ def check_pairs(
     *,
     length: int,
     emotions: Sequence[int] | None,
-    neutral: int | None = 0,
     file: str | os.PathLike,
     dialogue: object,
     field: str,
@@ -165,8 +164,9 @@ def check_pairs(
     """Check 1-based ``(emotion, cause)`` pairs of one conversation and return them 0-based.
 
     Refused: indices outside ``1..length``; a repeated pair (unless ``duplicates='drop'``, which keeps the
-    first); a pair whose emotion utterance has the ``neutral`` label (``neutral_pairs`` says whether that is
-    an error, a warning or allowed). ``where`` (e.g. ``" (line 12)"``) is appended to messages.
+    first); a pair whose emotion utterance has label 0, which is neutral in every label set of these
+    readers (``neutral_pairs`` says whether that is an error, a warning or allowed). ``where`` (e.g.
+    ``" (line 12)"``) is appended to messages.
     """
     out: list[list[int]] = []
     seen: set[tuple[int, int]] = set()
@@ -187,7 +187,7 @@ def check_pairs(
                 f"pair ({emo}, {cause}) is listed twice{where}", file=file, dialogue=dialogue, field=field
             )
         seen.add((emo, cause))
-        if emotions is not None and neutral is not None and emotions[emo - 1] == neutral:
+        if emotions is not None and emotions[emo - 1] == 0:
             message = f"pair ({emo}, {cause}): emotion utterance {emo} is labelled neutral{where}"
             if neutral_pairs == "error":
                 raise DataFormatError(message, file=file, dialogue=dialogue, field=field)

@@ -125,6 +125,15 @@ def read_ecf_txt(path: str | os.PathLike) -> list[dict[str, Any]]:
             i += 1
             continue
         header = _HEADER.fullmatch(lines[i])
+        if header is None and "|" in lines[i] and records:
+            previous = records[-1]["conversation_id"]
+            raise DataFormatError(
+                f"line {i + 1}: utterance line after the last of the {len(records[-1]['utterances'])} "
+                f"utterances declared at line {first_line[previous]}",
+                file=path,
+                dialogue=previous,
+                field="header",
+            )
         if header is None:
             raise DataFormatError(
                 f"line {i + 1}: expected a conversation header '<conversation id> <number of utterances>', "
@@ -359,7 +368,7 @@ def _semeval_conversation(
     utt_pairs, spans = [], []
     for item in raw:
         emo, emotion, cause, span = _semeval_pair(item, subtask, prediction, n, texts, conv_id, path)
-        if labels[emo - 1] is not None and labels[emo - 1] != emotion:
+        if 1 <= emo <= n and labels[emo - 1] is not None and labels[emo - 1] != emotion:
             raise DataFormatError(
                 f"pair {item!r}: emotion {ECF_EMOTIONS[emotion]!r} differs from the label "
                 f"{ECF_EMOTIONS[labels[emo - 1]]!r} of utterance {emo}",
@@ -505,10 +514,15 @@ def read_ecf(
         data_dir if features_dir is None else features_dir, required=features_dir is not None
     )
     if feature_paths is not None:
-        splits = {
-            split: attach_ecf_features(records, **feature_paths, normalize=normalize_features)
-            for split, records in splits.items()
-        }
+        # one call for all splits: the tables are opened (and min-max ranges computed) once
+        attached = iter(
+            attach_ecf_features(
+                [r for records in splits.values() for r in records],
+                **feature_paths,
+                normalize=normalize_features,
+            )
+        )
+        splits = {split: [next(attached) for _ in records] for split, records in splits.items()}
         sources += [p for p in feature_paths.values() if p is not None]
     return Corpus(
         name="ecf",

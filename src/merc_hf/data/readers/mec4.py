@@ -10,7 +10,8 @@ A split file is a JSON list of rows, one per dialogue:
 
 * id: ``dia_id`` (or ``dialogue_id``) — string or integer;
 * utterances, either ``text`` — one string ``"1.<speaker>：<text> 2.<speaker>：<text> ..."`` (full-width
-  or ASCII colon; turns numbered from 1, each number followed by ``.`` or ``．``) — or a list under
+  or ASCII colon; turns numbered from 1, each number followed by ``.`` or ``．``; a turn number counts only
+  after whitespace and before a speaker name without spaces and a colon) — or a list under
   ``utterances`` / ``conversation`` of objects with ``speaker`` and ``text`` (or ``utterance``), optional
   ``turn`` (1-based) and optional ``emotion``;
 * ``dia_len`` (optional): the number of turns, checked against the parsed turns (catches truncation);
@@ -194,10 +195,11 @@ def _row(row: Mapping[str, Any], conv_id: str, path: str | os.PathLike) -> dict[
     )
 
 
-def _turn_marker(k: int) -> re.Pattern[str]:
-    # "<k>." at the start or after whitespace, followed by a speaker name and a colon within 40 characters;
-    # the colon requirement keeps numbers such as "2." inside a sentence from being taken as a new turn.
-    return re.compile(rf"(?<!\S){k}[.．](?=[^：:\n]{{0,40}}[：:])")
+def _turn_marker(k: int | None) -> re.Pattern[str]:
+    # "<k>." at the start or after whitespace, then a speaker name (no spaces, at most 20 characters) and a
+    # colon: this keeps "第 2. 名" or "2.5" inside an utterance from being taken as the next turn.
+    number = r"\d+" if k is None else str(k)
+    return re.compile(rf"(?<!\S)({number})[.．](?=\s*[^：:\s]{{1,20}}\s*[：:])")
 
 
 def _numbered_turns(text: Any, conv_id: str, path: str | os.PathLike) -> tuple[list[str], list[str]]:
@@ -209,26 +211,27 @@ def _numbered_turns(text: Any, conv_id: str, path: str | os.PathLike) -> tuple[l
             dialogue=conv_id,
             field="text",
         )
-    match = _turn_marker(1).match(text.lstrip())
+    body = text.strip()
+    match = _turn_marker(1).match(body)
     if match is None:
         raise DataFormatError(
             "text must start with turn '1.<speaker>：<utterance>'", file=path, dialogue=conv_id, field="text"
         )
-    body = text.lstrip()
     speakers, texts = [], []
     k = 1
     while match is not None:
         following = _turn_marker(k + 1).search(body, match.end())
         chunk = body[match.end() : following.start() if following else len(body)]
-        parts = re.split(r"[：:]", chunk, maxsplit=1)
-        if len(parts) != 2 or not parts[0].strip():
+        stray = _turn_marker(None).search(chunk)
+        if stray is not None:
             raise DataFormatError(
-                f"turn {k} does not read '<speaker>：<utterance>': {chunk.strip()!r}",
+                f"turn {k} is followed by turn {stray.group(1)} where turn {k + 1} was expected; turns must be "
+                "numbered 1, 2, 3, ... in order",
                 file=path,
                 dialogue=conv_id,
                 field="text",
             )
-        speaker, utterance = parts
+        speaker, utterance = re.split(r"[：:]", chunk, maxsplit=1)  # the marker guarantees a colon
         speakers.append(speaker.strip())
         texts.append(utterance.strip())
         match, k = following, k + 1
