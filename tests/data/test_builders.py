@@ -105,3 +105,12 @@ def test_collator_on_a_loaded_dataset(tmp_path):
     lengths = [len(r["labels"]) for r in ds.select(range(4))]
     assert batch["utterance_mask"].sum(1).tolist() == lengths
     assert batch["visual"].shape == (4, max(lengths), 342)
+
+
+def test_emotion_cause_datasets_through_load_dataset(shared_data):
+    ecf = load_dataset("ecf", shared_data / "ecf")
+    assert {s: ecf[s].num_rows for s in ecf} == {"train": 1001, "validation": 112, "test": 261}
+    assert sum(len(p) for p in ecf["test"]["pairs"]) == 1873
+    assert ecf["test"].features["emotions"].feature.names[0] == "neutral"
+    mecad = load_dataset("mecad", shared_data / "mecad")
+    assert sum(len(p) for p in mecad["validation"]["pairs"]) == 977

@@ -104,7 +104,15 @@ def test_records_are_well_formed(corpora: dict[str, Corpus], preset: str) -> Non
             matrix = record[modality]
             assert matrix.dtype == np.float32 and matrix.shape[0] == length
             assert np.isfinite(matrix).all()
-        for key in ("speakers", "utterances", "misleading_modality", "misleading_class", "label_source"):
+        assert set(record) == {
+            "dialogue_id",
+            "speakers",
+            "labels",
+            *MODALITIES,
+            "utterances",
+            "misleading_modality",
+        }
+        for key in ("speakers", "utterances", "misleading_modality"):
             assert len(record[key]) == length
         assert all(0 <= y < n_classes for y in record["labels"])
         # Speakers are indexed by first appearance.
@@ -118,8 +126,11 @@ def test_records_are_well_formed(corpora: dict[str, Corpus], preset: str) -> Non
 
 
 def test_ground_truth_annotations_are_consistent(corpora: dict[str, Corpus]) -> None:
+    annotated = generate_synthetic("iemocap-like", seed=0, full_annotations=True)
     counts = Counter()
-    for record in _records(corpora["iemocap-like"]):
+    for plain, record in zip(_records(corpora["iemocap-like"]), _records(annotated)):
+        assert plain["misleading_modality"] == record["misleading_modality"]
+        np.testing.assert_array_equal(plain["visual"], record["visual"])  # annotations change no data
         labels, speakers = record["labels"], record["speakers"]
         for t, (label, modality, wrong, source) in enumerate(
             zip(labels, record["misleading_modality"], record["misleading_class"], record["label_source"])
@@ -197,12 +208,25 @@ def test_overrides() -> None:
         mislead_rate=0.0,
         intra_rate=0.0,
         inter_rate=0.0,
+        full_annotations=True,
     )
     assert corpus.feature_dims() == {"text": 16, "audio": 64, "visual": 64}
     for record in _records(corpus):
         assert set(record["misleading_modality"]) == {-1}
         assert set(record["label_source"]) == {0}
     assert "share 0 of utterances" in corpus.description
+
+
+def test_load_dataset_builds_the_synthetic_corpus(tmp_path) -> None:
+    from merc_hf.data import load_dataset
+
+    dsd = load_dataset("synthetic", preset="meld-like", seed=2, n_dialogues=8, cache_dir=tmp_path)
+    corpus = generate_synthetic("meld-like", seed=2, n_dialogues=8)
+    assert {split: len(dsd[split]) for split in SPLITS} == {s: len(corpus.splits[s]) for s in SPLITS}
+    assert dsd["train"].features["labels"].feature.names == MELD_NAMES
+    first = dsd["train"][0]
+    assert first["misleading_modality"] == corpus.splits["train"][0]["misleading_modality"]
+    np.testing.assert_allclose(np.asarray(first["text"]), corpus.splits["train"][0]["text"])
 
 
 @pytest.mark.parametrize(
@@ -221,6 +245,8 @@ def test_overrides() -> None:
         ({"mislead": 0.2}, "unknown synthetic parameter"),
         ({"seed": -1}, "seed"),
         ({"length_mean": 200}, "length_mean"),
+        ({"length_range": (1, 20), "length_mean": 5}, "speaker_count_weights"),
+        ({"dims": {"audio": 8.5}}, r"dims\['audio'\]"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, Any], message: str) -> None:
@@ -240,28 +266,31 @@ def _own_features(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray
 
 
 def _with_context(records: list[dict[str, Any]], x: np.ndarray) -> np.ndarray:
-    """Append the features of the speaker's previous utterance and of the previous other speaker's one
-    (zeros when there is none)."""
-    own_prev, other_prev = [], []
+    """Append the features of the nearest earlier and later utterance by the same speaker and by another
+    speaker (zeros where there is none): the neighbours a dialogue-level MERC model sees."""
+    neighbours: list[list[int]] = [[], [], [], []]
     offset = 0
     for record in records:
         speakers = record["speakers"]
         for t, speaker in enumerate(speakers):
-            back = range(t - 1, -1, -1)
-            own_prev.append(next((offset + j for j in back if speakers[j] == speaker), -1))
-            other_prev.append(next((offset + j for j in back if speakers[j] != speaker), -1))
+            before, after = range(t - 1, -1, -1), range(t + 1, len(speakers))
+            for k, (window, same) in enumerate(
+                ((before, True), (before, False), (after, True), (after, False))
+            ):
+                hit = next((j for j in window if (speakers[j] == speaker) == same), None)
+                neighbours[k].append(-1 if hit is None else offset + hit)
         offset += len(speakers)
 
     def gather(index: list[int]) -> np.ndarray:
         idx = np.asarray(index)
         return np.where(idx[:, None] >= 0, x[np.maximum(idx, 0)], 0.0)
 
-    return np.hstack([x, gather(own_prev), gather(other_prev)])
+    return np.hstack([x, *(gather(index) for index in neighbours)])
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
-    # Strong L2: the context model has three times as many inputs as utterances per class allow.
-    return LogisticRegression(C=0.01, max_iter=500).fit(x, y)
+    # Strong L2: the context model has five times as many inputs as the data comfortably supports.
+    return LogisticRegression(C=0.003, max_iter=500).fit(x, y)
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +330,7 @@ def test_own_features_beat_chance(probes: dict[str, dict[str, Any]], preset: str
     assert probe["own_f1"] < 0.9  # ambiguous enough that calibration matters
 
 
-@pytest.mark.parametrize(("preset", "margin"), [("iemocap-like", 0.04), ("meld-like", 0.01)])
+@pytest.mark.parametrize(("preset", "margin"), [("iemocap-like", 0.06), ("meld-like", 0.02)])
 def test_context_features_help(probes: dict[str, dict[str, Any]], preset: str, margin: float) -> None:
     probe = probes[preset]
     assert probe["ctx_acc"] > probe["own_acc"] + margin
@@ -336,6 +365,4 @@ def test_removing_a_misleading_modality_raises_gold_confidence(
     share_misleading = np.concatenate(rises_misleading).mean()
     share_clean = np.concatenate(rises_clean).mean()
     assert share_misleading > 0.55
-    assert share_clean < 0.45
-    # Text, the strongest modality, misleads the most visibly.
-    assert rises_misleading[0].mean() > 0.65
+    assert share_clean < 0.4

@@ -40,6 +40,9 @@ _READERS: dict[str, tuple[str, str]] = {
     "iemocap": ("merc_hf.data.readers.iemocap", "read_iemocap"),
     "meld": ("merc_hf.data.readers.meld", "read_meld"),
     "synthetic": ("merc_hf.data.readers.synthetic", "generate_synthetic"),
+    "ecf": ("merc_hf.data.readers.ecf", "read_ecf"),
+    "mecad": ("merc_hf.data.readers.mecad", "read_mecad"),
+    "mec4": ("merc_hf.data.readers.mec4", "read_mec4"),
 }
 _INPUT_SUFFIXES = (".pkl", ".pickle", ".csv", ".json", ".txt", ".npy")
 

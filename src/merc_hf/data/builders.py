@@ -44,6 +44,8 @@ def corpus_features(corpus: Corpus) -> Features:
             spec[key] = List(Value("string"))
         elif key == "pairs":
             spec[key] = List(List(Value("int32"), length=2))
+        elif key == "cause_spans":
+            spec[key] = List(List(Value("int32"), length=4))
         else:
             raise ValueError(f"corpus {corpus.name!r}: no feature type known for record key {key!r}")
     return Features(spec)

@@ -29,9 +29,10 @@ Records carry the usual keys (``dialogue_id``, ``speakers``, ``labels``, ``text`
 float32 ``(T, D)``, ``utterances``) plus the ground truth of the generator, one int per utterance:
 
 * ``misleading_modality`` — ``-1`` none, ``0`` text, ``1`` audio, ``2`` visual (order of
-  :data:`~merc_hf.data.records.MODALITIES`);
-* ``misleading_class`` — the class whose prototype the misleading modality used, ``-1`` if none;
-* ``label_source`` — ``0`` fresh draw, ``1`` copied from the same speaker's previous utterance,
+  :data:`~merc_hf.data.records.MODALITIES`); always present, and kept by ``load_dataset("synthetic")``;
+* with ``full_annotations=True`` only (the ``DatasetDict`` builder does not know these keys):
+  ``misleading_class`` — the class whose prototype the misleading modality used, ``-1`` if none;
+  ``label_source`` — ``0`` fresh draw, ``1`` copied from the same speaker's previous utterance,
   ``2`` copied from the previous other speaker's utterance.
 
 ``utterances`` are neutral placeholders (``"utterance 3 of iemocap-like-0012"``) that reveal nothing
@@ -47,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -110,7 +112,8 @@ def _prior(counts: list[int]) -> tuple[float, ...]:
     return tuple(c / total for c in counts)
 
 
-_DEFAULT_DIMS = {"text": 100, "audio": 64, "visual": 64}
+_DEFAULT_DIMS = MappingProxyType({"text": 100, "audio": 64, "visual": 64})
+_DEFAULT_SEPARATION = MappingProxyType({"text": 1.2, "audio": 0.9, "visual": 0.7})
 
 PRESETS: dict[str, SyntheticConfig] = {
     "iemocap-like": SyntheticConfig(
@@ -125,9 +128,10 @@ PRESETS: dict[str, SyntheticConfig] = {
         speaker_count_weights=(0.0, 1.0),  # always the two actors of a session
         turn_switch=0.8,
         dims=_DEFAULT_DIMS,
-        separation={"text": 1.2, "audio": 0.9, "visual": 0.7},
+        separation=_DEFAULT_SEPARATION,
         noise=1.0,
-        intra_rate=0.65,
+        # IEMOCAP sessions revolve around one emotional situation, so emotions persist for long runs.
+        intra_rate=0.6,
         inter_rate=0.2,
         mislead_rate=0.15,
     ),
@@ -144,7 +148,7 @@ PRESETS: dict[str, SyntheticConfig] = {
         speaker_count_weights=(123, 643, 367, 171, 79, 33, 12, 3, 1),
         turn_switch=0.77,  # share of speaker changes between consecutive MELD utterances
         dims=_DEFAULT_DIMS,
-        separation={"text": 1.2, "audio": 0.9, "visual": 0.7},
+        separation=_DEFAULT_SEPARATION,
         noise=1.0,
         # Real MELD emotions are less sticky; stronger context makes context-aware models pay off.
         intra_rate=0.55,
@@ -182,7 +186,7 @@ def synthetic_config(preset: str = "iemocap-like", **overrides: Any) -> Syntheti
             bad = sorted(set(given) - set(MODALITIES))
             if bad:
                 raise ValueError(f"{key}: unknown modality {bad}; valid modalities: {list(MODALITIES)}")
-            values[key] = {**getattr(base, key), **given}
+            values[key] = MappingProxyType({**getattr(base, key), **given})
     for key in ("class_names", "class_prior", "split_dialogues", "length_range", "speaker_count_weights"):
         if key in values:
             values[key] = tuple(values[key])
@@ -236,9 +240,9 @@ def _validate(c: SyntheticConfig) -> None:
             "speaker_count_weights must be non-negative weights of 1, 2, ... speakers with a positive sum, "
             f"got {list(c.speaker_count_weights)}"
         )
-    if weights[: min(weights.size, hi)].sum() <= 0:
+    if weights[:lo].sum() <= 0:
         raise ValueError(
-            f"speaker_count_weights allow no speaker count that fits a dialogue of at most {hi} utterances"
+            f"speaker_count_weights allow no speaker count that fits the shortest dialogue ({lo} utterances)"
         )
     if len(c.split_dialogues) != 3 or any(int(n) < 1 for n in c.split_dialogues):
         raise ValueError(f"split_dialogues must be three counts >= 1, got {c.split_dialogues!r}")
@@ -268,12 +272,12 @@ def _length_pmf(lo: int, hi: int, mean: float, shape: float) -> np.ndarray:
 
 
 def _split_sizes(config: SyntheticConfig, n_dialogues: int | None) -> tuple[int, int, int]:
-    full = tuple(int(n) for n in config.split_dialogues)
+    train, validation, test = (int(n) for n in config.split_dialogues)
     if n_dialogues is None:
-        return full  # type: ignore[return-value]
-    total = sum(full)
-    validation = max(1, round(n_dialogues * full[1] / total))
-    test = max(1, round(n_dialogues * full[2] / total))
+        return train, validation, test
+    total = train + validation + test
+    validation = max(1, round(n_dialogues * validation / total))
+    test = max(1, round(n_dialogues * test / total))
     return n_dialogues - validation - test, validation, test
 
 
@@ -329,11 +333,13 @@ def _dialogue_labels(
 
 
 def _prototypes(seed_seq: np.random.SeedSequence, config: SyntheticConfig) -> dict[str, np.ndarray]:
+    """Per modality a ``(n_classes, dim)`` float32 matrix: unit-norm random directions times separation."""
     rng = np.random.default_rng(seed_seq)
     out = {}
     for modality in MODALITIES:
         raw = rng.standard_normal((len(config.class_names), config.dims[modality]))
-        out[modality] = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+        unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+        out[modality] = (config.separation[modality] * unit).astype(np.float32)
     return out
 
 
@@ -341,6 +347,8 @@ def generate_synthetic(
     preset: str = "iemocap-like",
     seed: int = 0,
     n_dialogues: int | None = None,
+    *,
+    full_annotations: bool = False,
     **overrides: Any,
 ) -> Corpus:
     """Generate a synthetic IEMOCAP- or MELD-like corpus (see the module docstring for the story).
@@ -353,6 +361,9 @@ def generate_synthetic(
             ``i``, so a smaller ``n_dialogues`` gives a prefix of the same dialogues.
         n_dialogues: Total dialogues (at least 3); split in the preset's proportions with at least one
             dialogue per split. ``None`` keeps the preset's sizes.
+        full_annotations: Also add ``misleading_class`` and ``label_source`` to the records (always
+            present: ``misleading_modality``). Off by default because the ``DatasetDict`` builder only
+            knows ``misleading_modality``; use it on the returned :class:`Corpus` directly.
         **overrides: Any :class:`SyntheticConfig` field except ``preset``, e.g. ``mislead_rate=0.3``,
             ``intra_rate=0.0``, ``dims={"text": 300}``, ``separation={"visual": 0.0}``.
 
@@ -408,13 +419,15 @@ def generate_synthetic(
         }
         for m_index, name in enumerate(MODALITIES):
             source_class = np.where(modality == m_index, wrong, label_arr)
-            signal = config.separation[name] * prototypes[name][source_class]
-            noise = config.noise * rng.standard_normal((length, config.dims[name]))
-            record[name] = (signal + noise).astype(np.float32)
+            features = rng.standard_normal((length, config.dims[name]), dtype=np.float32)
+            features *= np.float32(config.noise)
+            features += prototypes[name][source_class]
+            record[name] = features
         record["utterances"] = [f"utterance {t} of {dialogue_id}" for t in range(length)]
         record["misleading_modality"] = modality.tolist()
-        record["misleading_class"] = wrong.tolist()
-        record["label_source"] = sources
+        if full_annotations:
+            record["misleading_class"] = wrong.tolist()
+            record["label_source"] = sources
         records.append(record)
 
     splits: dict[str, list[dict[str, Any]]] = {}
@@ -451,7 +464,6 @@ def _describe(config: SyntheticConfig, seed: int, sizes: tuple[int, int, int]) -
         f"Features ({dims}): separation * class prototype (random unit vector per class and modality; "
         f"separation {separation}) + Gaussian noise of std {config.noise:g}.\n"
         f"Misleading modalities: in a share {config.mislead_rate:g} of utterances one modality (uniform) "
-        f"uses the prototype of another class; ground truth in the record keys misleading_modality "
-        f"(-1 none, 0 text, 1 audio, 2 visual), misleading_class and label_source (0 fresh, 1 intra, "
-        f"2 inter)."
+        f"uses the prototype of another class; ground truth in the record key misleading_modality "
+        f"(-1 none, 0 text, 1 audio, 2 visual)."
     )
