@@ -99,8 +99,9 @@ def load_dataset(
     """
     reader = _reader(name)
     accepted = inspect.signature(reader).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = [k for k in options if k not in accepted]
-    if unknown:
+    if unknown and not takes_any:
         valid = [p for p in accepted if p != "data_dir"]
         raise TypeError(f"load_dataset({name!r}) got unknown options {unknown}; {name} accepts {valid}")
     if "data_dir" in accepted:

@@ -21,7 +21,7 @@ from .cache import cache_root
 from .records import MODALITIES, Corpus
 
 _STRING_KEYS = ("dialogue_id", "conversation_id")
-_INT_LIST_KEYS = ("speakers", "misleading_modality")
+_INT_LIST_KEYS = ("speakers", "misleading_modality", "misleading_class", "label_source")
 _STRING_LIST_KEYS = ("utterances", "speaker_names")
 
 

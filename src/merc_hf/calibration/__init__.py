@@ -1,0 +1,26 @@
+"""Calibration methods. They know nothing about a specific backbone: each is a set of loss terms, a
+sampler/trainer hook or a post-hoc transform operating on the backbone interface of
+:mod:`merc_hf.models.base`."""
+
+from .cmerc import (
+    CMERC,
+    confidence_boosts,
+    confidence_constraint,
+    conversation_difficulty,
+    removal_pseudo_labels,
+    supervised_contrastive_loss,
+)
+from .views import REMOVALS, applicable_removals, removal_view_logits, stack_views
+
+__all__ = [
+    "CMERC",
+    "REMOVALS",
+    "applicable_removals",
+    "confidence_boosts",
+    "confidence_constraint",
+    "conversation_difficulty",
+    "removal_pseudo_labels",
+    "removal_view_logits",
+    "stack_views",
+    "supervised_contrastive_loss",
+]

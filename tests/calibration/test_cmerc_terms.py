@@ -1,0 +1,91 @@
+"""Each CMERC term against a value computed by hand on a tiny batch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from merc_hf.calibration import (
+    CMERC,
+    confidence_boosts,
+    confidence_constraint,
+    conversation_difficulty,
+    removal_pseudo_labels,
+    supervised_contrastive_loss,
+)
+
+
+def logits_of(*rows):
+    """Logits whose softmax is exactly the given probability rows."""
+    return torch.log(torch.tensor(rows, dtype=torch.float32))
+
+
+def test_confidence_boosts_eq4():
+    full = logits_of([0.5, 0.3, 0.2], [0.2, 0.7, 0.1])[None]
+    labels = torch.tensor([[0, 1]])
+    views = {
+        "A": logits_of([0.6, 0.2, 0.2], [0.1, 0.8, 0.1])[None],  # +0.1, +0.1
+        "X": logits_of([0.4, 0.4, 0.2], [0.3, 0.6, 0.1])[None],  # -0.1 -> 0, -0.1 -> 0
+    }
+    boosts = confidence_boosts(full, views, labels)
+    torch.testing.assert_close(boosts["A"], torch.tensor([[0.1, 0.1]]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(boosts["X"], torch.zeros(1, 2))
+    padded = confidence_boosts(full, views, torch.tensor([[0, -100]]))
+    assert padded["A"][0, 1] == 0
+
+
+def test_conversation_difficulty_eqs1_3():
+    boosts = {"A": torch.tensor([[0.1, 0.0, 9.0]]), "X": torch.tensor([[0.2, 0.05, 9.0]])}
+    speakers = torch.tensor([[0, 1, 0]])
+    mask = torch.tensor([[True, True, False]])  # the third position is padding
+    # (0.1 + 0.0 + 0.2 + 0.05 + S) / (S + T) with S = 2 speakers, T = 2 utterances
+    torch.testing.assert_close(conversation_difficulty(boosts, speakers, mask), torch.tensor([2.35 / 4]))
+
+
+def test_removal_pseudo_labels_alg1():
+    labels = torch.tensor([0, 0, 0, 0])
+    full = logits_of([0.6, 0.4], [0.6, 0.4], [0.7, 0.3], [0.3, 0.7])
+    view = logits_of([0.4, 0.6], [0.8, 0.2], [0.6, 0.4], [0.2, 0.8])
+    # right->wrong: 1; both right, view more confident: 0; both right, full more confident: 1; both wrong: 0
+    assert removal_pseudo_labels(full, view, labels).tolist() == [1, 0, 1, 0]
+
+
+def test_supervised_contrastive_loss_by_hand():
+    features = torch.tensor([[2.0, 0.0], [1.0, 0.0], [0.0, 3.0]])  # normalised: e1, e1, e2
+    labels = torch.tensor([0, 0, 1])
+    eps = 1e-7
+    # anchors 1 and 2: s = 1 with each other, 0 with sample 3; anchor 3: s = 0 with both (τ = 1)
+    a12 = math.log(((1 + eps) * math.e + eps) / ((1 + eps) * math.e + eps + 1.0))
+    a3 = math.log((2 * eps) / (2 * eps + 2.0))
+    weights = [3 / 2, 3 / 2, 3 / 1]  # N / count(label)
+    expected = -(weights[0] * a12 + weights[1] * a12 + weights[2] * a3) / 3
+    got = supervised_contrastive_loss(features, labels, temperature=1.0, eps=eps)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    assert supervised_contrastive_loss(features[:1], labels[:1]).item() == 0.0
+
+
+def test_supervised_contrastive_loss_pulls_same_labels_together():
+    labels = torch.tensor([0, 0, 1, 1])
+    aligned = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]])
+    assert supervised_contrastive_loss(aligned, labels) < supervised_contrastive_loss(mixed, labels)
+
+
+def test_confidence_constraint_eq8_detaches_views():
+    full = logits_of([0.5, 0.5], [0.8, 0.2]).requires_grad_(True)
+    view = logits_of([0.7, 0.3], [0.6, 0.4]).requires_grad_(True)
+    labels = torch.tensor([0, 0])
+    loss = confidence_constraint(full[None], {"T": view[None]}, labels[None])
+    assert loss.item() == pytest.approx(math.log(0.7) - math.log(0.5), rel=1e-5)  # the second row is 0
+    loss.backward()
+    assert view.grad is None and full.grad is not None and full.grad[1].abs().sum() == 0
+
+
+def test_cmerc_validates_its_arguments():
+    with pytest.raises(ValueError, match="gamma_s"):
+        CMERC(gamma_s=-1)
+    with pytest.raises(ValueError, match="curriculum_ratio"):
+        CMERC(curriculum_ratio=0)
+    assert CMERC().to_dict()["removals"] == ["A", "V", "T", "X", "O"]
