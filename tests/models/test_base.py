@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from merc_hf.models.base import (
@@ -216,27 +215,45 @@ def test_merc_config_validation():
 # --------------------------------------------------------------------------------- context-masked RNN
 
 
-def _run_gru(gru: nn.GRU, x: torch.Tensor) -> torch.Tensor:
-    return gru(x[None])[0][0]
+def _equivalent_torch_rnn(rnn: ContextMaskedRNN, cell: str) -> nn.RNNBase:
+    """The ``nn.GRU``/``nn.LSTM`` with the same weights as ``rnn``."""
+    first = rnn.forward_layers[0]
+    module = (nn.GRU if cell == "gru" else nn.LSTM)(
+        first.input_size,
+        first.hidden_size,
+        num_layers=rnn.num_layers,
+        bidirectional=rnn.bidirectional,
+        batch_first=True,
+    )
+    with torch.no_grad():
+        for layer in range(rnn.num_layers):
+            for direction, suffix in ((rnn.forward_layers, ""), (rnn.backward_layers, "_reverse")):
+                if direction is None:
+                    continue
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(module, f"{name}_l{layer}{suffix}").copy_(getattr(direction[layer], f"{name}_l0"))
+    return module
 
 
 @pytest.mark.parametrize("view", ["full", "O", "X"])
-def test_context_masked_rnn_runs_each_target_over_its_subsequence(view):
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_context_masked_rnn_runs_each_target_over_its_subsequence(view, cell):
     torch.manual_seed(0)
-    gru = nn.GRU(4, 3, num_layers=2, bidirectional=True, batch_first=True)
-    rnn = ContextMaskedRNN(gru).eval()
+    rnn = ContextMaskedRNN(4, 3, num_layers=2, bidirectional=True, cell=cell).eval()
+    reference = _equivalent_torch_rnn(rnn, cell).eval()
     speakers = torch.tensor([[0, 1, 1, 0, 2, 0], [0, 0, 1, 0, 0, 0]])
     utterance_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
     same = _same_speaker(speakers, utterance_mask)
     context = build_context_mask(view, same, utterance_mask)
     x = torch.randn(2, 6, 4)
-    out = rnn(x, utterance_mask, context)
-    resolved = resolve_context_mask(context, utterance_mask)
+    x[1, 4:] = 1e3  # padding must not matter
     with torch.no_grad():
+        out = rnn(x, utterance_mask, context)
+        resolved = resolve_context_mask(context, utterance_mask)
         for b in range(2):
             for i in range(int(utterance_mask[b].sum())):
                 idx = resolved[b, i].nonzero().squeeze(-1)
-                expected = _run_gru(gru, x[b, idx])[(idx == i).nonzero().item()]
+                expected = reference(x[b, idx][None])[0][0][(idx == i).nonzero().item()]
                 torch.testing.assert_close(out[b, i], expected, atol=1e-6, rtol=1e-5)
     assert out[1, 4:].abs().sum() == 0
 
@@ -252,14 +269,17 @@ def test_context_subsequence_groups():
     assert len(x_plan.lengths) == 5
 
 
-def test_context_masked_rnn_full_context_equals_packed_gru():
+def test_context_masked_rnn_full_context_equals_packed_torch_rnn():
     torch.manual_seed(1)
-    gru = nn.GRU(4, 3, bidirectional=True, batch_first=True)
-    rnn = ContextMaskedRNN(gru)
+    rnn = ContextMaskedRNN(4, 3, num_layers=2, bidirectional=True)
+    reference = _equivalent_torch_rnn(rnn, "gru")
     x = torch.randn(2, 5, 4)
     utterance_mask = torch.tensor([[True] * 5, [True] * 2 + [False] * 3])
     out = rnn(x, utterance_mask)
+    explicit = rnn(x, utterance_mask, full_context_mask(utterance_mask))
     packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor([5, 2]), batch_first=True)
-    expected, _ = nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=5)
+    expected, _ = nn.utils.rnn.pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=5)
     torch.testing.assert_close(out, expected)
-    assert F.mse_loss(out, torch.zeros_like(out)).item() > 0
+    torch.testing.assert_close(explicit, expected)
+    unidirectional = ContextMaskedRNN(4, 3, num_layers=1, bidirectional=False)
+    assert unidirectional(x, utterance_mask).shape == (2, 5, 3)

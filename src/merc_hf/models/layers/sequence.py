@@ -1,0 +1,159 @@
+"""Recurrent utterance encoders that honour a context mask exactly.
+
+A (bi)directional RNN over a dialogue propagates context between utterances, so it must honour
+``context_mask`` like any graph layer. :class:`ContextMaskedRNN` does this exactly, for any mask: the
+output for target utterance ``i`` is the RNN output at ``i`` when the RNN runs over the subsequence
+``S_i = {j : context_mask[i, j]}`` (time order kept, ``i`` always included). Targets with identical
+``S_i`` share one run, so the cost is one RNN pass per distinct context row:
+
+* full context: one sequence per dialogue (an ordinary RNN over the batch);
+* view "O" (same speaker only): one sequence per speaker of each dialogue;
+* view "X" (other speakers plus self): up to one sequence per utterance, i.e. ``T`` times the work of the
+  full-context pass (exact, but the expensive case).
+
+Everything is vectorised (``torch.unique`` over context rows, gathers, one RNN call per layer and
+direction); padding never reaches a real utterance. Running a view-"X" pass under ``torch.no_grad`` (as
+CMERC does for its context-masked models) keeps the extra cost small; with gradients on CPU it is large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ContextSubsequences:
+    """Index plan for running an RNN over each distinct context subsequence.
+
+    Attributes:
+        group_batch: ``(G,)`` dialogue of each group.
+        positions: ``(G, L)`` time indices of each group's subsequence (valid up to ``lengths``).
+        lengths: ``(G,)`` subsequence lengths (>= 1).
+        target_batch, target_time: ``(N,)`` the real utterances (targets).
+        target_group: ``(N,)`` group of each target.
+        target_position: ``(N,)`` position of each target inside its group's subsequence.
+    """
+
+    group_batch: torch.Tensor
+    positions: torch.Tensor
+    lengths: torch.Tensor
+    target_batch: torch.Tensor
+    target_time: torch.Tensor
+    target_group: torch.Tensor
+    target_position: torch.Tensor
+
+
+def context_subsequences(context_mask: torch.Tensor, utterance_mask: torch.Tensor) -> ContextSubsequences:
+    """Group the real utterances of a batch by their context row and index the subsequences.
+
+    ``context_mask`` ``(B, T, T)`` must already exclude padding; the diagonal is forced True.
+    """
+    length = utterance_mask.shape[1]
+    device = utterance_mask.device
+    eye = torch.eye(length, dtype=torch.bool, device=device)
+    target_batch, target_time = utterance_mask.bool().nonzero(as_tuple=True)
+    rows = context_mask.bool()[target_batch, target_time] | eye[target_time]  # (N, T)
+    key = torch.cat([target_batch[:, None], rows.long()], dim=1)
+    unique_keys, target_group = torch.unique(key, dim=0, return_inverse=True)
+    group_batch = unique_keys[:, 0]
+    group_rows = unique_keys[:, 1:].bool()
+    lengths = group_rows.sum(1)
+    # stable sort of "not in context" puts the context positions first, in time order
+    order = torch.sort((~group_rows).to(torch.uint8), dim=1, stable=True).indices
+    max_len = int(lengths.max())
+    before_or_self = torch.arange(length, device=device)[None, :] <= target_time[:, None]
+    target_position = (rows & before_or_self).sum(1) - 1
+    return ContextSubsequences(
+        group_batch=group_batch,
+        positions=order[:, :max_len],
+        lengths=lengths,
+        target_batch=target_batch,
+        target_time=target_time,
+        target_group=target_group,
+        target_position=target_position,
+    )
+
+
+class ContextMaskedRNN(nn.Module):
+    """A multi-layer (bi)directional GRU/LSTM over utterances that honours a context mask exactly.
+
+    Mathematically the same network as ``nn.GRU``/``nn.LSTM(input_size, hidden_size, num_layers,
+    bidirectional=..., dropout=...)`` (dropout between layers, outputs of both directions concatenated),
+    built from single-layer unidirectional modules so that variable-length sequences run *unpacked*: the
+    forward direction reads each sequence left-aligned, the backward direction reads it reversed within its
+    length, and positions past a sequence's length are never read by a valid position. (PyTorch's packed-
+    sequence autograd on CPU slices the packed batch per time step and is an order of magnitude slower.)
+
+    ``forward(x (B, T, D), utterance_mask (B, T), context_mask (B, T, T) or None)`` returns
+    ``(B, T, output_size)``, zero at padding. ``context_mask=None`` means full context among real
+    utterances. See the module docstring for the cost of non-equivalence masks such as view "X".
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        cell: str = "gru",
+    ) -> None:
+        super().__init__()
+        if cell not in ("gru", "lstm"):
+            raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
+        rnn_class = nn.GRU if cell == "gru" else nn.LSTM
+        directions = 2 if bidirectional else 1
+        sizes = [input_size] + [hidden_size * directions] * (num_layers - 1)
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.output_size = hidden_size * directions
+        self.forward_layers = nn.ModuleList(
+            [rnn_class(size, hidden_size, batch_first=True) for size in sizes]
+        )
+        self.backward_layers = (
+            nn.ModuleList([rnn_class(size, hidden_size, batch_first=True) for size in sizes])
+            if bidirectional
+            else None
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def encode_sequences(self, sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Run the RNN over left-aligned ``(G, L, D)`` sequences of the given lengths (>= 1).
+
+        Returns ``(G, L, output_size)``; entries past a sequence's length are meaningless.
+        """
+        steps = torch.arange(sequences.shape[1], device=sequences.device)[None, :]
+        # reversal within each length (an involution); positions past the length stay in place
+        reverse = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+        hidden = sequences
+        for layer in range(self.num_layers):
+            if layer > 0:
+                hidden = self.dropout(hidden)
+            forward_out, _ = self.forward_layers[layer](hidden)
+            if self.backward_layers is None:
+                hidden = forward_out
+                continue
+            index = reverse[..., None].expand(-1, -1, hidden.shape[-1])
+            backward_out, _ = self.backward_layers[layer](hidden.gather(1, index))
+            backward_out = backward_out.gather(1, reverse[..., None].expand(-1, -1, backward_out.shape[-1]))
+            hidden = torch.cat([forward_out, backward_out], dim=-1)
+        return hidden
+
+    def forward(
+        self, x: torch.Tensor, utterance_mask: torch.Tensor, context_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        batch_size, length = utterance_mask.shape
+        utterance_mask = utterance_mask.bool()
+        if context_mask is None:
+            encoded = self.encode_sequences(x, utterance_mask.sum(1).clamp_min(1))
+            return encoded.masked_fill(~utterance_mask[..., None], 0.0)
+        out = x.new_zeros(batch_size, length, self.output_size)
+        if not bool(utterance_mask.any()):
+            return out
+        plan = context_subsequences(context_mask, utterance_mask)
+        encoded = self.encode_sequences(x[plan.group_batch[:, None], plan.positions], plan.lengths)
+        out[plan.target_batch, plan.target_time] = encoded[plan.target_group, plan.target_position]
+        return out
