@@ -97,6 +97,9 @@ class MercConfig(PretrainedConfig):
         focal_gamma: focusing parameter γ of both focal variants (the reference MELD runs use 2.5).
         modality_removal: how ``modality_mask`` removes a modality: ``"mean"`` or ``"zero"`` (module
             docstring).
+        calibration: the calibration method the checkpoint was trained or fitted with (name and
+            hyper-parameters, e.g. ``{"name": "cmerc", "gamma_m": 0.05, ...}``), recorded for model cards
+            and reproducibility; ``None`` for a plain backbone. The architecture does not depend on it.
         id2label / label2id / num_labels: the label map (pass both maps). Defaults to IEMOCAP 6-way
             ``{hap, sad, neu, ang, exc, fru}``.
     """
@@ -114,6 +117,7 @@ class MercConfig(PretrainedConfig):
         loss_type: str = "cross_entropy",
         focal_gamma: float = 2.0,
         modality_removal: str = "mean",
+        calibration: dict | None = None,
         **kwargs,
     ) -> None:
         self.text_dim = text_dim
@@ -125,6 +129,7 @@ class MercConfig(PretrainedConfig):
         self.loss_type = loss_type
         self.focal_gamma = float(focal_gamma)
         self.modality_removal = modality_removal
+        self.calibration = None if calibration is None else dict(calibration)
         if "id2label" not in kwargs and "num_labels" not in kwargs:
             kwargs["id2label"] = dict(IEMOCAP_ID2LABEL)
         if kwargs.get("id2label") is not None and kwargs.get("label2id") is None:

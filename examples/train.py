@@ -1,0 +1,228 @@
+"""Train, select on validation, evaluate on test, and save a merc_hf checkpoint with its model card.
+
+    python examples/train.py                                   # embedded synthetic default, a few minutes on CPU
+    python examples/train.py --hub_config hub_configs/m3net-cmerc-synthetic.json --num_train_epochs 3
+    python examples/train.py --hub_config hub_configs/m3net-synthetic.json     # plain backbone, no calibration
+    accelerate launch examples/train.py --hub_config ...       # several GPUs (or torchrun --nproc_per_node N)
+
+A hub config (``hub_configs/*.json``, see :mod:`merc_hf.hub`) gives the model, calibration, data and
+training sections; command-line flags override it. Outputs go to ``--output_dir``: ``model/``
+(safetensors + config + README model card), ``metrics.json`` and ``reliability_test.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoConfig, AutoModel, HfArgumentParser, TrainingArguments
+
+import merc_hf
+from merc_hf.calibration import CMERC, REMOVALS
+from merc_hf.hub import build_model_card, load_hub_config
+from merc_hf.inference import predict_dataset
+from merc_hf.metrics import plot_reliability_diagram, reliability_report
+from merc_hf.models.base import inverse_frequency_class_weights
+from merc_hf.training import MercTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HUB_CONFIG = ROOT / "hub_configs" / "m3net-cmerc-synthetic.json"
+logger = logging.getLogger("merc_hf.train")
+
+
+@dataclass
+class ExperimentArguments:
+    hub_config: str | None = field(
+        default=None, metadata={"help": f"hub config JSON (default: {DEFAULT_HUB_CONFIG.relative_to(ROOT)})"}
+    )
+    dataset: str | None = field(default=None, metadata={"help": "merc_hf.load_dataset name"})
+    data_dir: str | None = field(default=None, metadata={"help": "dataset folder (not for synthetic)"})
+    dataset_options: str | None = field(
+        default=None, metadata={"help": 'JSON, e.g. \'{"preset": "meld-like"}\''}
+    )
+    text_encoder: str | None = field(default=None, metadata={"help": "local encoder for transcripts"})
+    model_options: str | None = field(default=None, metadata={"help": "JSON overrides of the model config"})
+    calibration: str | None = field(default=None, metadata={"help": "'cmerc' or 'none'"})
+    calibration_options: str | None = field(
+        default=None, metadata={"help": "JSON overrides, e.g. '{\"gamma_s\": 0.01}'"}
+    )
+    class_weighted: bool | None = field(default=None, metadata={"help": "inverse-frequency class weights"})
+    model_name: str | None = field(
+        default=None, metadata={"help": "checkpoint name (default: hub config name)"}
+    )
+
+
+def _merged(section: dict, override: str | None) -> dict:
+    return {**section, **(json.loads(override) if override else {})}
+
+
+def parse_arguments(argv: list[str]) -> tuple[ExperimentArguments, TrainingArguments, dict]:
+    exp, _ = HfArgumentParser(ExperimentArguments).parse_args_into_dataclasses(
+        argv, return_remaining_strings=True
+    )
+    hub_path = Path(exp.hub_config) if exp.hub_config else DEFAULT_HUB_CONFIG
+    hub = load_hub_config(hub_path)
+    name = exp.model_name or hub_path.stem
+    training_defaults = {
+        "output_dir": str(ROOT / "outputs" / name),
+        "eval_strategy": "epoch",
+        "save_strategy": "epoch",
+        "save_total_limit": 2,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "weighted_f1",
+        "greater_is_better": True,
+        "logging_strategy": "epoch",
+        "remove_unused_columns": False,
+        "ddp_find_unused_parameters": False,
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": torch.cuda.is_available(),
+        **hub["training"],
+    }
+    parser = HfArgumentParser((ExperimentArguments, TrainingArguments))
+    parser.set_defaults(**training_defaults)
+    exp, training_args = parser.parse_args_into_dataclasses(argv)
+    exp.model_name = name
+    return exp, training_args, hub
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(format="%(message)s", level=logging.INFO)
+    exp, args, hub = parse_arguments(sys.argv[1:] if argv is None else argv)
+    data_section = hub["data"]
+    dataset_name = exp.dataset or data_section.get("name", "synthetic")
+    options = _merged(data_section.get("options", {}), exp.dataset_options)
+    if "seed" not in options and dataset_name == "synthetic":
+        options["seed"] = 0
+    dsd = merc_hf.load_dataset(
+        dataset_name,
+        exp.data_dir or data_section.get("data_dir"),
+        text_encoder=exp.text_encoder or data_section.get("text_encoder"),
+        **options,
+    )
+    features = dsd["train"].features
+    label_names = features["labels"].feature.names
+    dims = {
+        f"{m}_dim": (features[m].shape[1] if m in features else None) for m in ("text", "audio", "visual")
+    }
+
+    model_section = _merged(hub["model"], exp.model_options)
+    model_type = model_section.pop("model_type", "merc_m3net")
+    class_weighted = (
+        exp.class_weighted if exp.class_weighted is not None else model_section.pop("class_weighted", False)
+    )
+    model_section.pop("class_weighted", None)
+    if class_weighted:
+        train_labels = [row["labels"] for row in dsd["train"].select_columns(["labels"]).to_list()]
+        model_section["class_weights"] = inverse_frequency_class_weights(train_labels, len(label_names))
+    n_speakers = 1 + max(
+        max(row["speakers"]) for split in dsd.values() for row in split.select_columns(["speakers"]).to_list()
+    )
+    calibration_section = _merged(hub["calibration"], exp.calibration_options)
+    method = exp.calibration or calibration_section.pop("name", "none")
+    calibration_section.pop("name", None)
+    calibration = CMERC(**calibration_section) if method == "cmerc" else None
+    if method not in ("cmerc", "none"):
+        raise SystemExit(f"--calibration must be 'cmerc' or 'none', got {method!r}")
+
+    config = AutoConfig.for_model(
+        model_type,
+        **{**dims, "n_speakers": max(n_speakers, model_section.pop("n_speakers", 1)), **model_section},
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        calibration=calibration.to_dict() if calibration else None,
+    )
+    torch.manual_seed(args.seed)
+    model = AutoModel.from_config(config)
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info(
+        f"{exp.model_name}: {model_type} ({n_params / 1e6:.2f}M parameters), calibration={method}, "
+        f"data={dataset_name} {dict((s, d.num_rows) for s, d in dsd.items())}"
+    )
+
+    trainer = MercTrainer(
+        model=model,
+        args=args,
+        train_dataset=dsd["train"],
+        eval_dataset=dsd["validation"],
+        calibration=calibration,
+    )
+    start = time.perf_counter()
+    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    train_seconds = time.perf_counter() - start
+    validation = trainer.evaluate()
+
+    out = Path(args.output_dir)
+    report = {}
+    if trainer.is_world_process_zero():
+        removals = [
+            r for r in REMOVALS if r in ("X", "O") or dims[f"{dict(A='audio', V='visual', T='text')[r]}_dim"]
+        ]
+        preds = predict_dataset(
+            trainer.model, dsd["test"], removals=removals, batch_size=args.per_device_eval_batch_size
+        )
+        report = reliability_report(
+            preds.probs, preds.references, label_names, masked_probs=preds.masked_probs
+        )
+        model_dir = out / "model"
+        trainer.model.save_pretrained(model_dir)
+        plot_reliability_diagram(
+            preds.probs, preds.references, out / "reliability_test.png", title=f"{exp.model_name} (test)"
+        )
+        summary = {
+            "model_name": exp.model_name,
+            "dataset": dataset_name,
+            "dataset_options": options,
+            "calibration": config.calibration,
+            "train_seconds": round(train_seconds, 1),
+            "train_seconds_per_epoch": round(train_seconds / max(args.num_train_epochs, 1), 2),
+            "train_loss": train_output.training_loss,
+            "best_checkpoint": trainer.state.best_model_checkpoint,
+            "validation": validation,
+            "test": report,
+        }
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        table = results_table(report)
+        card = build_model_card(
+            model_name=exp.model_name,
+            dataset_name=dataset_name,
+            dataset_description=dsd["train"].info.description,
+            report=report,
+            config=config,
+            template_path=ROOT / "model_cards" / "merc_model_card.md",
+            extra={"results_table": table},
+        )
+        card.save(model_dir / "README.md")
+        print(
+            f"\n{exp.model_name} — test split ({len(preds.references)} utterances), selected on validation\n{table}"
+        )
+        print(
+            f"\nSaved {model_dir} (model.safetensors, config.json, README.md), {out / 'metrics.json'}, "
+            f"{out / 'reliability_test.png'}"
+        )
+    return report
+
+
+def results_table(report: dict) -> str:
+    cls, cal, fail = report["classification"], report["calibration"], report["failure_prediction"]
+    rows = [
+        ("weighted F1", cls["weighted_f1"] * 100, "%"),
+        ("accuracy", cls["accuracy"] * 100, "%"),
+        ("ECE", cal["ece"] * 100, "%"),
+        ("MCE", cal["mce"] * 100, "%"),
+        ("AUROC", (fail["auroc"] or np.nan) * 100, "%"),
+        ("CEL", report.get("cmerc", {}).get("cel", np.nan), ""),
+    ]
+    rates = report.get("cmerc", {}).get("uncertain_sample_rates") or {}
+    rows += [(f"uncertain {k}", v, "%") for k, v in rates.items()]
+    return "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v:.2f}{u} |" for k, v, u in rows])
+
+
+if __name__ == "__main__":
+    main()

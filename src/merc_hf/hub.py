@@ -1,0 +1,108 @@
+"""Hub helpers: ``hub_configs/*.json`` experiment files and model cards with evaluation results.
+
+A hub config describes one published checkpoint (file name = Hub id without the org,
+``<backbone>[-<calibration>]-<dataset>``)::
+
+    {"model": {"model_type": "merc_m3net", ...config fields...},
+     "calibration": {"name": "cmerc", ...hyper-parameters...} | {"name": "none"},
+     "data": {"name": "synthetic", "options": {...load_dataset options...}, "text_encoder": null},
+     "training": {...transformers.TrainingArguments fields...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HUB_CONFIG_SECTIONS = ("model", "calibration", "data", "training")
+
+
+def load_hub_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a hub config; every section is optional, unknown sections are an error."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"hub config {str(path)!r} not found") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"hub config {str(path)!r} is not valid JSON: {exc}") from None
+    unknown = sorted(set(config) - set(HUB_CONFIG_SECTIONS) - {"description"})
+    if unknown:
+        raise ValueError(
+            f"hub config {str(path)!r}: unknown sections {unknown}; expected {list(HUB_CONFIG_SECTIONS)}"
+        )
+    return {section: dict(config.get(section) or {}) for section in HUB_CONFIG_SECTIONS} | {
+        "description": config.get("description", "")
+    }
+
+
+def build_model_card(
+    *,
+    model_name: str,
+    dataset_name: str,
+    dataset_description: str,
+    report: Mapping[str, Any],
+    config: Any,
+    template_path: str | os.PathLike,
+    split: str = "test",
+    extra: Mapping[str, Any] | None = None,
+):
+    """A ``huggingface_hub.ModelCard`` rendered from ``template_path`` with the report's key results in the
+    ``model-index`` metadata (weighted F1, accuracy, ECE, MCE, AUROC, CEL), binning recorded in
+    ``metric_args``."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    def result(
+        metric_type: str, name: str, value: float | None, args: dict | None = None
+    ) -> EvalResult | None:
+        if value is None:
+            return None
+        return EvalResult(
+            task_type="text-classification",
+            task_name="Emotion recognition in conversation",
+            dataset_type=dataset_name,
+            dataset_name=dataset_name,
+            dataset_split=split,
+            metric_type=metric_type,
+            metric_name=name,
+            metric_value=round(float(value), 4),
+            metric_args=args,
+        )
+
+    cls, cal, fail = (
+        report.get("classification", {}),
+        report.get("calibration", {}),
+        report.get("failure_prediction", {}),
+    )
+    n_bins = cal.get("n_bins", 15)
+    results = [
+        result("f1", "Weighted F1", cls.get("weighted_f1")),
+        result("accuracy", "Accuracy", cls.get("accuracy")),
+        result(
+            "ece", "ECE", cal.get("ece"), {"n_bins": n_bins, "binning": "equal-width (lo, hi]", "norm": "l1"}
+        ),
+        result("mce", "MCE", cal.get("mce"), {"n_bins": n_bins}),
+        result("auroc", "AUROC (failure prediction)", fail.get("auroc")),
+        result("cel", "CEL", report.get("cmerc", {}).get("cel")),
+    ]
+    card_data = ModelCardData(
+        model_name=model_name,
+        library_name="merc_hf",
+        tags=["emotion-recognition", "conversation", "calibration", "merc_hf"],
+        metrics=["f1", "ece"],
+        eval_results=[r for r in results if r is not None],
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path),
+        model_name=model_name,
+        dataset_name=dataset_name,
+        dataset_description=dataset_description,
+        model_type=getattr(config, "model_type", "?"),
+        calibration=json.dumps(getattr(config, "calibration", None) or {"name": "none"}, indent=2),
+        report=json.dumps(report, indent=2),
+        **(extra or {}),
+    )

@@ -1,0 +1,67 @@
+"""Predict a whole split: full-input probabilities and, optionally, every removal view's probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .calibration.views import removal_view_logits
+from .data.collate import DialogueCollator
+
+
+@dataclass
+class SplitPredictions:
+    """Utterance-level predictions of one split, padding removed, dialogues in dataset order."""
+
+    probs: np.ndarray  # (N, C) softmax of the full-input logits
+    references: np.ndarray  # (N,) gold labels
+    dialogue_index: np.ndarray  # (N,) row of the dataset each utterance comes from
+    masked_probs: dict[str, np.ndarray]  # removal type -> (N, C)
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    removals: Sequence[str] = (),
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    show_progress: bool = True,
+) -> SplitPredictions:
+    """Run ``model`` in eval mode over ``dataset`` (one dialogue per row) and collect probabilities.
+
+    ``removals`` (e.g. ``("A", "V", "T", "X", "O")``) adds the probabilities of each removal view, computed
+    in one batched pass per batch (:func:`merc_hf.calibration.removal_view_logits`); removals of a
+    modality the dataset lacks are skipped.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=DialogueCollator())
+    model.eval()
+    probs, refs, rows = [], [], []
+    masked: dict[str, list[np.ndarray]] = {}
+    offset = 0
+    for batch in tqdm(loader, desc="Predicting", unit="batch", disable=not show_progress):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        labels = batch.pop("labels")
+        keep = batch["utterance_mask"]
+        probs.append(torch.softmax(model(**batch).logits.float(), -1)[keep].cpu().numpy())
+        refs.append(labels[keep].cpu().numpy())
+        rows.append(
+            (torch.arange(keep.shape[0], device=device)[:, None].expand_as(keep)[keep] + offset).cpu().numpy()
+        )
+        offset += keep.shape[0]
+        for removal, logits in removal_view_logits(model, batch, removals).items() if removals else ():
+            masked.setdefault(removal, []).append(torch.softmax(logits.float(), -1)[keep].cpu().numpy())
+    return SplitPredictions(
+        probs=np.concatenate(probs),
+        references=np.concatenate(refs),
+        dialogue_index=np.concatenate(rows),
+        masked_probs={k: np.concatenate(v) for k, v in masked.items()},
+    )

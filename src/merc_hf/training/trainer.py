@@ -1,0 +1,168 @@
+"""``MercTrainer``: a ``transformers.Trainer`` whose ``compute_loss`` adds a calibration method's terms.
+
+The backbone computes the task loss on the full input; when the model is training, the configured
+calibration method (e.g. :class:`merc_hf.calibration.CMERC`) runs its removal views and adds its terms.
+Evaluation calls the same ``compute_loss`` without the extra passes.
+
+Conventions (see the transformers 5 notes in the developers' reference):
+* ``loss_is_scaled_for_ga = False``: the loss is a per-batch quantity, divided by the gradient-accumulation
+  steps by the Trainer;
+* run every pass through the ``model`` argument (the DDP-wrapped module), never ``self.model``;
+* train with ``ddp_find_unused_parameters=False`` (the no-grad view pass would otherwise break DDP);
+* curricula are a sampler plus a callback, resumable through ``curriculum.json`` in each checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import EvalPrediction
+
+from ..calibration.cmerc import confidence_boosts, conversation_difficulty
+from ..calibration.views import removal_view_logits
+from ..data.collate import DialogueCollator
+from .curriculum import CurriculumSampler
+
+
+class MercTrainer(Trainer):
+    """Trainer for merc_hf emotion-recognition backbones, with an optional calibration method.
+
+    Args:
+        calibration: an object with ``training_loss(model, inputs, outputs) -> (loss, parts)`` (e.g.
+            :class:`~merc_hf.calibration.CMERC`), or ``None`` for the plain backbone. When it has a
+            ``curriculum_ratio``, training uses a :class:`CurriculumSampler`.
+        Everything else is passed to ``transformers.Trainer``; the data collator defaults to
+        :class:`~merc_hf.data.DialogueCollator` and ``compute_metrics`` to :func:`emotion_metrics`.
+    """
+
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, calibration: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("data_collator", DialogueCollator())
+        kwargs.setdefault("compute_metrics", emotion_metrics)
+        kwargs.setdefault("preprocess_logits_for_metrics", _logits_only)
+        super().__init__(*args, **kwargs)
+        self.calibration = calibration
+        self._loss_parts: dict[str, list[float]] = defaultdict(list)
+        self.curriculum: CurriculumSampler | None = None
+        ratio = getattr(calibration, "curriculum_ratio", None)
+        if ratio is not None and self.train_dataset is not None:
+            self.curriculum = CurriculumSampler(
+                len(self.train_dataset),
+                ratio=ratio,
+                epochs_per_stage=calibration.epochs_per_stage,
+                warmup_epochs=calibration.curriculum_warmup_epochs,
+                seed=self.args.seed,
+            )
+            self.add_callback(_CurriculumCallback(self))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs.loss
+        if model.training and self.calibration is not None:
+            extra, parts = self.calibration.training_loss(model, inputs, outputs)
+            loss = loss + extra
+            for name, value in parts.items():
+                self._loss_parts[name].append(value)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._loss_parts:
+            logs.update({f"loss_{k}": round(float(np.mean(v)), 6) for k, v in self._loss_parts.items()})
+            self._loss_parts.clear()
+        super().log(logs, *args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.curriculum is not None:
+            return self.curriculum
+        return super()._get_train_sampler(train_dataset)
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.curriculum is not None and self.curriculum.difficulties is not None and self.args.should_save:
+            folder = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+            self.curriculum.save(folder)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
+        if self.curriculum is not None and resume_from_checkpoint:
+            folder = resume_from_checkpoint
+            if folder is True:
+                from transformers.trainer_utils import get_last_checkpoint
+
+                folder = get_last_checkpoint(self.args.output_dir)
+            if folder:
+                self.curriculum.load(folder)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    @torch.no_grad()
+    def measure_difficulties(self, model: torch.nn.Module | None = None) -> list[float]:
+        """DF of every training dialogue under ``model`` (default: the current one), in dataset order."""
+        model = model if model is not None else self.model
+        loader = DataLoader(
+            self.train_dataset,
+            batch_size=self.args.per_device_eval_batch_size,
+            collate_fn=self.data_collator,
+            shuffle=False,
+        )
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        scores: list[float] = []
+        try:
+            for batch in loader:
+                batch = {k: v.to(device) for k, v in batch.items()}
+                full = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+                views = removal_view_logits(model, batch, self.calibration.removals)
+                boosts = confidence_boosts(full, views, batch["labels"])
+                scores.extend(
+                    conversation_difficulty(boosts, batch["speakers"], batch["utterance_mask"]).tolist()
+                )
+        finally:
+            model.train(was_training)
+        return scores
+
+
+class _CurriculumCallback(TrainerCallback):
+    """Scores the training dialogues once, when the warm-up ends, unless a checkpoint already did."""
+
+    def __init__(self, trainer: MercTrainer) -> None:
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        sampler = self.trainer.curriculum
+        if sampler.difficulties is None and round(state.epoch or 0) >= sampler.warmup_epochs:
+            sampler.set_difficulties(self.trainer.measure_difficulties())
+        return control
+
+
+def _logits_only(logits: Any, labels: torch.Tensor) -> torch.Tensor:
+    return logits[0] if isinstance(logits, (tuple, list)) else logits
+
+
+def emotion_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """Weighted F1, accuracy and ECE over the real (labelled) utterances of an evaluation split."""
+    from ..metrics import calibration_errors, classification_scores
+
+    logits = (
+        prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    )
+    labels = prediction.label_ids
+    keep = labels != -100
+    logits = torch.as_tensor(logits[keep], dtype=torch.float32)
+    probs = torch.softmax(logits, dim=-1).numpy()
+    refs = labels[keep]
+    scores = classification_scores(
+        probs.argmax(-1), refs, label_names=[str(i) for i in range(probs.shape[1])]
+    )
+    calib = calibration_errors(probs, refs)
+    return {
+        "weighted_f1": float(scores["weighted_f1"]),
+        "accuracy": float(scores["accuracy"]),
+        "ece": float(calib["ece"]),
+    }
