@@ -1,0 +1,56 @@
+"""examples/train.py end to end on a tiny synthetic set: outputs, model card, reload with AutoModel."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModel
+
+import merc_hf
+from merc_hf.data import DialogueCollator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("train_example", ROOT / "examples" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_example_end_to_end(tmp_path):
+    train = load_example()
+    report = train.main([
+        "--output_dir", str(tmp_path), "--num_train_epochs", "2", "--disable_tqdm", "true",
+        "--dataset_options", '{"preset": "meld-like", "n_dialogues": 30, "dims": {"text": 16, "audio": 8, "visual": 8}}',
+        "--model_options", '{"hidden_size": 16, "graph_hidden_size": 16, "num_L": 1, "num_K": 1}',
+        "--calibration_options", '{"curriculum_warmup_epochs": 1}',
+    ])  # fmt: skip
+    assert {"classification", "calibration", "failure_prediction", "cmerc"} <= set(report)
+    model_dir = tmp_path / "model"
+    assert {"model.safetensors", "config.json", "README.md"} <= {p.name for p in model_dir.iterdir()}
+    assert not list(model_dir.glob("*.bin"))
+    card = (model_dir / "README.md").read_text()
+    assert "model-index" in card and "ece" in card and "Weighted F1" in card
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["calibration"]["name"] == "cmerc" and metrics["test"]["cmerc"]["cel"] >= 0
+    assert (tmp_path / "reliability_test.png").stat().st_size > 1000
+
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    assert model.config.calibration["name"] == "cmerc"
+    test = merc_hf.load_dataset(
+        "synthetic", preset="meld-like", n_dialogues=30, seed=0, dims={"text": 16, "audio": 8, "visual": 8}
+    )["test"]
+    batch = DialogueCollator()([test[i] for i in range(len(test))])
+    with torch.no_grad():
+        logits = model(**batch).logits
+    probs = torch.softmax(logits, -1)[batch["utterance_mask"]]
+    assert probs.shape[0] == metrics["test"]["n_samples"]
+    accuracy = (probs.argmax(-1) == batch["labels"][batch["utterance_mask"]]).float().mean().item()
+    assert abs(accuracy - metrics["test"]["classification"]["accuracy"]) < 1e-6
