@@ -16,8 +16,8 @@ from merc_hf.data import DialogueCollator
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("train_example", ROOT / "examples" / "train.py")
+def load_example(name: str = "train"):
+    spec = importlib.util.spec_from_file_location(f"{name}_example", ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
     spec.loader.exec_module(module)
@@ -54,3 +54,22 @@ def test_train_example_end_to_end(tmp_path):
     assert probs.shape[0] == metrics["test"]["n_samples"]
     accuracy = (probs.argmax(-1) == batch["labels"][batch["utterance_mask"]]).float().mean().item()
     assert abs(accuracy - metrics["test"]["classification"]["accuracy"]) < 1e-6
+
+    evaluate_example = load_example("evaluate")
+    result = evaluate_example.main([
+        "--model", str(model_dir), "--dataset_options", '{"preset": "meld-like", "n_dialogues": 30, "seed": 0, "dims": {"text": 16, "audio": 8, "visual": 8}}',
+        "--missing_rates", "0,0.5",
+    ])  # fmt: skip
+    assert result["report"]["classification"]["accuracy"] == metrics["test"]["classification"]["accuracy"]
+    assert result["missing_modality"][0]["weighted_f1"] == metrics["test"]["classification"]["weighted_f1"]
+    assert set(result["report"]["cmerc"]["uncertain_sample_rates"]) == {
+        "A",
+        "V",
+        "T",
+        "X",
+        "O",
+        "M",
+        "C",
+        "MC",
+    }
+    assert (model_dir / "eval_test.json").is_file()
