@@ -106,3 +106,38 @@ def build_model_card(
         report=json.dumps(report, indent=2),
         **(extra or {}),
     )
+
+
+def push_checkpoint(
+    model_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a saved checkpoint directory (safetensors, config, model card, metrics) to the Hub.
+
+    Only the checkpoint files are uploaded; optimizer states and pickled training arguments are never
+    part of a merc_hf checkpoint directory. Returns the commit URL.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.safetensors").is_file() or not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{str(model_dir)!r} is not a saved merc_hf checkpoint (model.safetensors + config.json)"
+        )
+    files = sorted(
+        p
+        for p in model_dir.iterdir()
+        if p.is_file() and (p.suffix in (".safetensors", ".json", ".png") or p.name == "README.md")
+    )
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.create_commit(
+        repo_id,
+        operations=[CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in files],
+        commit_message=commit_message or f"Upload {repo_id} (merc_hf)",
+    )
+    return str(info)

@@ -1,0 +1,88 @@
+"""Hub round trips, offline: load by repo id from a populated cache; push with the commit intercepted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi
+
+from merc_hf.hub import load_hub_config, push_checkpoint
+from merc_hf.models.m3net.configuration_m3net import M3NetConfig
+from merc_hf.models.m3net.modeling_m3net import M3NetModel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def saved_model(path: Path) -> Path:
+    torch.manual_seed(0)
+    config = M3NetConfig(text_dim=6, audio_dim=4, visual_dim=None, hidden_size=8, graph_hidden_size=8,
+                         calibration={"name": "cmerc", "gamma_m": 0.05})  # fmt: skip
+    M3NetModel(config).save_pretrained(path)
+    (path / "README.md").write_text("---\nlibrary_name: merc_hf\n---\n# card\n")
+    return path
+
+
+def test_from_pretrained_by_repo_id_from_an_offline_cache(tmp_path):
+    model_dir = saved_model(tmp_path / "model")
+    hf_home = tmp_path / "home"
+    snapshot = hf_home / "hub" / "models--org--m3net-cmerc-iemocap" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(model_dir / name, snapshot / name)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("a" * 40)
+    code = (
+        "import torch, merc_hf\n"
+        "from transformers import AutoModel\n"
+        "a = AutoModel.from_pretrained('org/m3net-cmerc-iemocap', dtype=torch.float32).eval()\n"
+        f"b = AutoModel.from_pretrained({str(model_dir)!r}, dtype=torch.float32).eval()\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "batch = dict(text=torch.randn(2, 5, 6, generator=g), audio=torch.randn(2, 5, 4, generator=g),\n"
+        "             speakers=torch.tensor([[0, 1, 0, 1, 0], [0, 0, 1, 0, 0]]), utterance_mask=torch.ones(2, 5, dtype=torch.bool))\n"
+        "assert torch.equal(a(**batch).logits, b(**batch).logits)\n"
+        "print(type(a).__name__, a.config.calibration['name'])\n"
+    )
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "M3NetModel cmerc"
+
+
+def test_push_checkpoint_uploads_the_checkpoint_files(tmp_path, monkeypatch):
+    model_dir = saved_model(tmp_path / "model")
+    (model_dir / "training_args.bin").write_bytes(b"not part of a checkpoint")
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["repo"] = repo_id
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        calls["files"] = sorted(op.path_in_repo for op in operations)
+        calls["card"] = next(op for op in operations if op.path_in_repo == "README.md").path_or_fileobj
+        return f"https://huggingface.co/{repo_id}/commit/0"
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    url = push_checkpoint(model_dir, "org/m3net-cmerc-synthetic", token="hf_fake")
+    assert calls["repo"] == "org/m3net-cmerc-synthetic" and url.endswith("/commit/0")
+    assert calls["files"] == ["README.md", "config.json", "model.safetensors"]
+    assert "library_name: merc_hf" in Path(calls["card"]).read_text()
+    with pytest.raises(FileNotFoundError, match="not a saved merc_hf checkpoint"):
+        push_checkpoint(tmp_path, "org/x")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "hub_configs").glob("*.json")), ids=lambda p: p.stem)
+def test_hub_configs_are_valid(path):
+    config = load_hub_config(path)
+    assert config["model"]["model_type"] == "merc_m3net"
+    assert config["calibration"]["name"] in ("none", "cmerc")
+    assert ("cmerc" in path.stem) == (config["calibration"]["name"] == "cmerc")
+    M3NetConfig(**{k: v for k, v in config["model"].items() if k not in ("model_type", "class_weighted")})
+    assert path.stem.endswith(config["data"]["name"])
