@@ -154,6 +154,34 @@ class ContextMaskedRNN(nn.Module):
         if not bool(utterance_mask.any()):
             return out
         plan = context_subsequences(context_mask, utterance_mask)
-        encoded = self.encode_sequences(x[plan.group_batch[:, None], plan.positions], plan.lengths)
-        out[plan.target_batch, plan.target_time] = encoded[plan.target_group, plan.target_position]
+        targets = x.new_empty(plan.target_group.shape[0], self.output_size)
+        local = torch.full_like(plan.lengths, -1)
+        for groups in _length_buckets(plan.lengths):
+            local[groups] = torch.arange(groups.shape[0], device=groups.device)
+            longest = int(plan.lengths[groups].max())
+            encoded = self.encode_sequences(
+                x[plan.group_batch[groups, None], plan.positions[groups, :longest]], plan.lengths[groups]
+            )
+            chosen = local[plan.target_group] >= 0
+            targets[chosen] = encoded[local[plan.target_group[chosen]], plan.target_position[chosen]]
+            local[groups] = -1
+        out[plan.target_batch, plan.target_time] = targets
         return out
+
+
+def _length_buckets(lengths: torch.Tensor, ratio: float = 1.5) -> list[torch.Tensor]:
+    """Split subsequence groups into buckets whose longest member is at most ``ratio`` × the shortest.
+
+    The subsequences of one call can be very unequal (the whole dialogue for the full-context rows of a
+    stacked CMERC batch, half of it for view "X"); padding them all to the longest would multiply the RNN
+    work, so each bucket runs with its own padded length.
+    """
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    buckets, start = [], 0
+    for i, n in enumerate(sorted_lengths):
+        if n > ratio * sorted_lengths[start]:
+            buckets.append(order[start:i])
+            start = i
+    buckets.append(order[start:])
+    return buckets

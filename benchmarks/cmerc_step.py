@@ -1,0 +1,143 @@
+"""Time one training step of M3Net: plain, CMERC with batched views, CMERC with sequential views.
+
+    python benchmarks/cmerc_step.py                    # IEMOCAP-size M3Net on iemocap-like batches, CPU
+    python benchmarks/cmerc_step.py --device cuda      # the same on a GPU
+    python benchmarks/cmerc_step.py --removals A V T O # without the X view
+
+The three modes run side by side on the same batches (round-robin, after warm-up), in one process:
+
+* ``plain``: forward + backward + Adam step of the backbone with its task loss;
+* ``cmerc-batched``: the same plus the CMERC terms, with all removal views in **one** no-grad forward
+  (views stacked along the batch dimension, :func:`merc_hf.calibration.removal_view_logits`);
+* ``cmerc-sequential``: the same terms with one no-grad forward per view, as the reference code does
+  (it additionally deep-copies the model three times per pass, which is not reproduced here).
+
+Prints mean step time, ratios to ``plain``, utterances/s and peak memory (CUDA: max allocated per mode;
+CPU: the process's max RSS after each mode's first step, a high-water mark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import torch
+
+import merc_hf
+from merc_hf.calibration import CMERC, cmerc
+from merc_hf.calibration.views import applicable_removals
+from merc_hf.data import DialogueCollator
+from merc_hf.models.m3net.configuration_m3net import M3NetConfig
+from merc_hf.models.m3net.modeling_m3net import M3NetModel
+
+_batched_views = cmerc.removal_view_logits
+
+
+@torch.no_grad()
+def sequential_views(model, batch, removals):
+    """One eval-mode no-grad forward per removal (the reference code's way)."""
+    from merc_hf.calibration.views import stack_views
+
+    out = {}
+    for removal in applicable_removals(batch, removals):
+        was_training = model.training
+        model.eval()
+        out[removal] = model(**stack_views(batch, (removal,))).logits
+        model.train(was_training)
+    return out
+
+
+def step(model, optimizer, batch, method, views_fn):
+    cmerc.removal_view_logits = views_fn
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    outputs = model(**batch)
+    loss = outputs.loss
+    if method is not None:
+        extra, _ = method.training_loss(model, batch, outputs)
+        loss = loss + extra
+    loss.backward()
+    optimizer.step()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per mode")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--hidden_size", type=int, default=512)
+    parser.add_argument("--removals", nargs="+", default=["A", "V", "T", "X", "O"])
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dims = {"text": 1024, "audio": 1582, "visual": 342}
+    data = merc_hf.load_dataset("synthetic", preset="iemocap-like", seed=0, dims=dims)["train"]
+    collate = DialogueCollator()
+    n_batches = args.warmup + args.steps
+    batches = [
+        {
+            k: v.to(device)
+            for k, v in collate(
+                [data[(i * args.batch_size + j) % len(data)] for j in range(args.batch_size)]
+            ).items()
+        }
+        for i in range(n_batches)
+    ]
+    torch.manual_seed(0)
+    config = M3NetConfig(
+        text_dim=1024, audio_dim=1582, visual_dim=342, hidden_size=args.hidden_size, graph_hidden_size=args.hidden_size,
+        num_L=3, num_K=4, dropout=0.5, id2label=dict(enumerate(data.features["labels"].feature.names)),
+    )  # fmt: skip
+    model = M3NetModel(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    method = CMERC(removals=tuple(args.removals), curriculum_ratio=None)
+    modes = {
+        "plain": (None, _batched_views),
+        "cmerc-batched": (method, _batched_views),
+        "cmerc-sequential": (method, sequential_views),
+    }
+    times = {name: [] for name in modes}
+    memory = {}
+    for i, batch in enumerate(batches):
+        for name, (m, views_fn) in modes.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            step(model, optimizer, batch, m, views_fn)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                memory[name] = max(memory.get(name, 0), torch.cuda.max_memory_allocated() / 2**20)
+            elif name not in memory:
+                memory[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if i >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+    cmerc.removal_view_logits = _batched_views
+
+    utterances = statistics.mean(int(b["utterance_mask"].sum()) for b in batches[args.warmup :])
+    plain = statistics.mean(times["plain"])
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"M3Net {n_params / 1e6:.2f}M params, device {device}, threads {torch.get_num_threads()}, "
+          f"batch {args.batch_size} dialogues (~{utterances:.0f} utterances), views {' '.join(args.removals)}, "
+          f"{args.steps} timed steps per mode after {args.warmup} warm-up")  # fmt: skip
+    mem_label = "peak MiB (CUDA max allocated)" if device.type == "cuda" else "max RSS MiB (high-water)"
+    print(f"| mode | step s (mean ± sd) | × plain | utterances/s | {mem_label} |")
+    print("|---|---|---|---|---|")
+    for name, values in times.items():
+        mean, sd = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        print(
+            f"| {name} | {mean:.3f} ± {sd:.3f} | {mean / plain:.2f} | {utterances / mean:.0f} | {memory[name]:.0f} |"
+        )
+    seq, bat = statistics.mean(times["cmerc-sequential"]), statistics.mean(times["cmerc-batched"])
+    print(f"batched views vs sequential views: {seq / bat:.2f}× faster")
+
+
+if __name__ == "__main__":
+    main()
