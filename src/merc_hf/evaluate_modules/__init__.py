@@ -34,4 +34,23 @@ def metric_path(name: str) -> str:
     return str(_HERE / name)
 
 
-__all__ = ["available_metrics", "metric_path"]
+def probability_metric_info(
+    description: str, citation: str, inputs_description: str, reference_urls: list[str]
+):
+    """``evaluate.MetricInfo`` of a metric over per-utterance class probabilities: ``predictions`` are
+    ``(N, K)`` probability rows and ``references`` the ``(N,)`` gold class ids."""
+    import datasets
+    import evaluate
+
+    return evaluate.MetricInfo(
+        description=description,
+        citation=citation,
+        inputs_description=inputs_description,
+        features=datasets.Features(
+            {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
+        ),
+        reference_urls=reference_urls,
+    )
+
+
+__all__ = ["available_metrics", "metric_path", "probability_metric_info"]

@@ -1,8 +1,8 @@
 """evaluate wrapper around :func:`merc_hf.metrics.cel` (CMERC calibration error loss)."""
 
-import datasets
 import evaluate
 
+from merc_hf.evaluate_modules import probability_metric_info
 from merc_hf.metrics import cel
 
 _DESCRIPTION = """\
@@ -46,17 +46,8 @@ Example:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class CEL(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.List(datasets.Value("float64")),
-                    "references": datasets.Value("int64"),
-                }
-            ),
-            reference_urls=["https://github.com/HITSZ-HLT/CMERC"],
+        return probability_metric_info(
+            _DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, ["https://github.com/HITSZ-HLT/CMERC"]
         )
 
     def _compute(self, predictions, references, masked_probs=None, from_logits=False):

@@ -1,8 +1,8 @@
 """evaluate wrapper around :func:`merc_hf.metrics.failure_prediction` (AUROC, AUPR, FPR@95, AURC)."""
 
-import datasets
 import evaluate
 
+from merc_hf.evaluate_modules import probability_metric_info
 from merc_hf.metrics import failure_prediction
 
 _DESCRIPTION = """\
@@ -54,17 +54,11 @@ Example:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class FailurePrediction(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.List(datasets.Value("float64")),
-                    "references": datasets.Value("int64"),
-                }
-            ),
-            reference_urls=[
+        return probability_metric_info(
+            _DESCRIPTION,
+            _CITATION,
+            _KWARGS_DESCRIPTION,
+            [
                 "https://github.com/daintlab/confidence-aware-learning",
                 "https://github.com/Impression2805/FMFP",
             ],
