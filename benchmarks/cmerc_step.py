@@ -8,9 +8,11 @@ The three modes run side by side on the same batches (round-robin, after warm-up
 
 * ``plain``: forward + backward + Adam step of the backbone with its task loss;
 * ``cmerc-batched``: the same plus the CMERC terms, with all removal views in **one** no-grad forward
-  (views stacked along the batch dimension, :func:`merc_hf.calibration.removal_view_logits`);
-* ``cmerc-sequential``: the same terms with one no-grad forward per view, as the reference code does
-  (it additionally deep-copies the model three times per pass, which is not reproduced here).
+  (views stacked along the batch dimension, ``removal_view_logits(..., views_per_pass=len(views))``,
+  the default on accelerators);
+* ``cmerc-sequential``: the same terms with one no-grad forward per view (``views_per_pass=1``, the
+  default on CPU), as the reference code does (it additionally deep-copies the model three times per
+  pass, which is not reproduced here).
 
 Prints mean step time, ratios to ``plain``, utterances/s and peak memory (CUDA: max allocated per mode;
 CPU: the process's max RSS after each mode's first step, a high-water mark).
@@ -26,31 +28,13 @@ import time
 import torch
 
 import merc_hf
-from merc_hf.calibration import CMERC, cmerc
-from merc_hf.calibration.views import applicable_removals
+from merc_hf.calibration import CMERC
 from merc_hf.data import DialogueCollator
 from merc_hf.models.m3net.configuration_m3net import M3NetConfig
 from merc_hf.models.m3net.modeling_m3net import M3NetModel
 
-_batched_views = cmerc.removal_view_logits
 
-
-@torch.no_grad()
-def sequential_views(model, batch, removals):
-    """One eval-mode no-grad forward per removal (the reference code's way)."""
-    from merc_hf.calibration.views import stack_views
-
-    out = {}
-    for removal in applicable_removals(batch, removals):
-        was_training = model.training
-        model.eval()
-        out[removal] = model(**stack_views(batch, (removal,))).logits
-        model.train(was_training)
-    return out
-
-
-def step(model, optimizer, batch, method, views_fn):
-    cmerc.removal_view_logits = views_fn
+def step(model, optimizer, batch, method):
     model.train()
     optimizer.zero_grad(set_to_none=True)
     outputs = model(**batch)
@@ -97,21 +81,21 @@ def main() -> None:
     )  # fmt: skip
     model = M3NetModel(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    method = CMERC(removals=tuple(args.removals), curriculum_ratio=None)
+    removals = tuple(args.removals)
     modes = {
-        "plain": (None, _batched_views),
-        "cmerc-batched": (method, _batched_views),
-        "cmerc-sequential": (method, sequential_views),
+        "plain": None,
+        "cmerc-batched": CMERC(removals=removals, curriculum_ratio=None, views_per_pass=len(removals)),
+        "cmerc-sequential": CMERC(removals=removals, curriculum_ratio=None, views_per_pass=1),
     }
     times = {name: [] for name in modes}
     memory = {}
     for i, batch in enumerate(batches):
-        for name, (m, views_fn) in modes.items():
+        for name, method in modes.items():
             if device.type == "cuda":
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
-            step(model, optimizer, batch, m, views_fn)
+            step(model, optimizer, batch, method)
             if device.type == "cuda":
                 torch.cuda.synchronize()
                 memory[name] = max(memory.get(name, 0), torch.cuda.max_memory_allocated() / 2**20)
@@ -119,7 +103,6 @@ def main() -> None:
                 memory[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             if i >= args.warmup:
                 times[name].append(time.perf_counter() - start)
-    cmerc.removal_view_logits = _batched_views
 
     utterances = statistics.mean(int(b["utterance_mask"].sum()) for b in batches[args.warmup :])
     plain = statistics.mean(times["plain"])

@@ -3,11 +3,14 @@
     python examples/train.py                                   # embedded synthetic default, a few minutes on CPU
     python examples/train.py --hub_config hub_configs/m3net-cmerc-synthetic.json --num_train_epochs 3
     python examples/train.py --hub_config hub_configs/m3net-synthetic.json     # plain backbone, no calibration
+    python examples/train.py --hub_config hub_configs/pair-scorer-rpcl-ecf.json   # emotion-cause pairs + RPCL
     accelerate launch examples/train.py --hub_config ...       # several GPUs (or torchrun --nproc_per_node N)
 
 A hub config (``hub_configs/*.json``, see :mod:`merc_hf.hub`) gives the model, calibration, data and
-training sections; command-line flags override it. Outputs go to ``--output_dir``: ``model/``
-(safetensors + config + README model card), ``metrics.json`` and ``reliability_test.png``.
+training sections; command-line flags override it. The task follows the data: emotion–cause datasets
+(``ecf``, ``mecad``, ``mec4``) train a pair scorer, whose decision threshold is then chosen on validation
+(maximum Pair-F1) and fixed for test. Outputs go to ``--output_dir``: ``model/`` (safetensors + config +
+README model card), ``metrics.json`` and, for emotion recognition, ``reliability_test.png``.
 """
 
 from __future__ import annotations
@@ -24,16 +27,23 @@ import torch
 from transformers import AutoConfig, AutoModel, HfArgumentParser, TrainingArguments
 
 import merc_hf
-from merc_hf.calibration import CMERC, REMOVALS
+from merc_hf.calibration import CMERC, REMOVALS, RPCL
 from merc_hf.hub import build_model_card, load_hub_config
-from merc_hf.inference import predict_dataset
-from merc_hf.metrics import plot_reliability_diagram, reliability_report
+from merc_hf.inference import predict_dataset, predict_pairs
+from merc_hf.metrics import (
+    best_pair_threshold,
+    pair_extraction_report,
+    plot_reliability_diagram,
+    reliability_report,
+)
 from merc_hf.models.base import inverse_frequency_class_weights
 from merc_hf.training import MercTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HUB_CONFIG = ROOT / "hub_configs" / "m3net-cmerc-synthetic.json"
 logger = logging.getLogger("merc_hf.train")
+PAIR_DATASETS = ("ecf", "mecad", "mec4")
+CALIBRATIONS = {"cmerc": CMERC, "rpcl": RPCL, "none": None}
 
 
 @dataclass
@@ -48,7 +58,7 @@ class ExperimentArguments:
     )
     text_encoder: str | None = field(default=None, metadata={"help": "local encoder for transcripts"})
     model_options: str | None = field(default=None, metadata={"help": "JSON overrides of the model config"})
-    calibration: str | None = field(default=None, metadata={"help": "'cmerc' or 'none'"})
+    calibration: str | None = field(default=None, metadata={"help": "'cmerc', 'rpcl' or 'none'"})
     calibration_options: str | None = field(
         default=None, metadata={"help": "JSON overrides, e.g. '{\"gamma_s\": 0.01}'"}
     )
@@ -69,13 +79,14 @@ def parse_arguments(argv: list[str]) -> tuple[ExperimentArguments, TrainingArgum
     hub_path = Path(exp.hub_config) if exp.hub_config else DEFAULT_HUB_CONFIG
     hub = load_hub_config(hub_path)
     name = exp.model_name or hub_path.stem
+    pairs = (exp.dataset or hub["data"].get("name")) in PAIR_DATASETS
     training_defaults = {
         "output_dir": str(ROOT / "outputs" / name),
         "eval_strategy": "epoch",
         "save_strategy": "epoch",
         "save_total_limit": 2,
         "load_best_model_at_end": True,
-        "metric_for_best_model": "weighted_f1",
+        "metric_for_best_model": "pair_f1" if pairs else "weighted_f1",
         "greater_is_better": True,
         "logging_strategy": "epoch",
         "remove_unused_columns": False,
@@ -107,19 +118,21 @@ def main(argv: list[str] | None = None) -> dict:
         **options,
     )
     features = dsd["train"].features
-    label_names = features["labels"].feature.names
+    pairs = "pairs" in features
+    label_column = "emotions" if pairs else "labels"
+    label_names = features[label_column].feature.names
     dims = {
         f"{m}_dim": (features[m].shape[1] if m in features else None) for m in ("text", "audio", "visual")
     }
 
     model_section = _merged(hub["model"], exp.model_options)
-    model_type = model_section.pop("model_type", "merc_m3net")
+    model_type = model_section.pop("model_type", "merc_pair_scorer" if pairs else "merc_m3net")
     class_weighted = (
         exp.class_weighted if exp.class_weighted is not None else model_section.pop("class_weighted", False)
     )
     model_section.pop("class_weighted", None)
     if class_weighted:
-        train_labels = [row["labels"] for row in dsd["train"].select_columns(["labels"]).to_list()]
+        train_labels = [row[label_column] for row in dsd["train"].select_columns([label_column]).to_list()]
         model_section["class_weights"] = inverse_frequency_class_weights(train_labels, len(label_names))
     n_speakers = 1 + max(
         max(row["speakers"]) for split in dsd.values() for row in split.select_columns(["speakers"]).to_list()
@@ -127,9 +140,9 @@ def main(argv: list[str] | None = None) -> dict:
     calibration_section = _merged(hub["calibration"], exp.calibration_options)
     method = exp.calibration or calibration_section.pop("name", "none")
     calibration_section.pop("name", None)
-    calibration = CMERC(**calibration_section) if method == "cmerc" else None
-    if method not in ("cmerc", "none"):
-        raise SystemExit(f"--calibration must be 'cmerc' or 'none', got {method!r}")
+    if method not in CALIBRATIONS:
+        raise SystemExit(f"--calibration must be one of {sorted(CALIBRATIONS)}, got {method!r}")
+    calibration = CALIBRATIONS[method](**calibration_section) if CALIBRATIONS[method] else None
 
     config = AutoConfig.for_model(
         model_type,
@@ -161,20 +174,21 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.output_dir)
     report = {}
     if trainer.is_world_process_zero():
-        removals = [
-            r for r in REMOVALS if r in ("X", "O") or dims[f"{dict(A='audio', V='visual', T='text')[r]}_dim"]
-        ]
-        preds = predict_dataset(
-            trainer.model, dsd["test"], removals=removals, batch_size=args.per_device_eval_batch_size
-        )
-        report = reliability_report(
-            preds.probs, preds.references, label_names, masked_probs=preds.masked_probs
-        )
+        batch_size = args.per_device_eval_batch_size
+        if pairs:
+            report, table = evaluate_pairs(trainer.model, dsd, batch_size)
+        else:
+            report, table = evaluate_emotions(
+                trainer.model,
+                dsd,
+                label_names,
+                dims,
+                batch_size,
+                plot_path=out / "reliability_test.png",
+                title=f"{exp.model_name} (test)",
+            )
         model_dir = out / "model"
         trainer.model.save_pretrained(model_dir)
-        plot_reliability_diagram(
-            preds.probs, preds.references, out / "reliability_test.png", title=f"{exp.model_name} (test)"
-        )
         summary = {
             "model_name": exp.model_name,
             "dataset": dataset_name,
@@ -188,25 +202,63 @@ def main(argv: list[str] | None = None) -> dict:
             "test": report,
         }
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-        table = results_table(report)
         card = build_model_card(
             model_name=exp.model_name,
             dataset_name=dataset_name,
             dataset_description=dsd["train"].info.description,
             report=report,
-            config=config,
+            config=trainer.model.config,
             template_path=ROOT / "model_cards" / "merc_model_card.md",
             extra={"results_table": table},
         )
         card.save(model_dir / "README.md")
-        print(
-            f"\n{exp.model_name} — test split ({len(preds.references)} utterances), selected on validation\n{table}"
-        )
-        print(
-            f"\nSaved {model_dir} (model.safetensors, config.json, README.md), {out / 'metrics.json'}, "
-            f"{out / 'reliability_test.png'}"
-        )
+        print(f"\n{exp.model_name} — test split, selected on validation\n{table}")
+        print(f"\nSaved {model_dir} (model.safetensors, config.json, README.md) and {out / 'metrics.json'}")
     return report
+
+
+def evaluate_emotions(model, dsd, label_names, dims, batch_size, plot_path, title) -> tuple[dict, str]:
+    """Full reliability report on test, with every removal view the data allows, and its diagram."""
+    modality = {"A": "audio", "V": "visual", "T": "text"}
+    removals = [r for r in REMOVALS if r in ("X", "O") or dims[f"{modality[r]}_dim"]]
+    preds = predict_dataset(model, dsd["test"], removals=removals, batch_size=batch_size)
+    report = reliability_report(preds.probs, preds.references, label_names, masked_probs=preds.masked_probs)
+    plot_reliability_diagram(preds.probs, preds.references, plot_path, title=title)
+    return report, results_table(report)
+
+
+def evaluate_pairs(model, dsd, batch_size) -> tuple[dict, str]:
+    """Choose the pair threshold on validation (stored in the config), then report on test."""
+    validation = predict_pairs(model, dsd["validation"], batch_size=batch_size)
+    chosen = best_pair_threshold(validation.scores, validation.gold)
+    model.config.pair_threshold = chosen["threshold"]
+    test = predict_pairs(model, dsd["test"], batch_size=batch_size)
+    report = pair_extraction_report(
+        test.scores,
+        test.gold,
+        chosen["threshold"],
+        predicted_emotions=test.predicted_emotions,
+        gold_emotions=test.gold_emotions,
+        emotion_names=list(model.config.id2label.values()),
+    )
+    report["validation_pair_f1"] = chosen["f1"]
+    return report, pair_results_table(report)
+
+
+def pair_results_table(report: dict) -> str:
+    pairs, diag = report["pairs"], report["diagnostics"]
+    rows = [
+        ("Pair-F1", pairs["f1"] * 100, "%"),
+        ("Pair precision", pairs["precision"] * 100, "%"),
+        ("Pair recall", pairs["recall"] * 100, "%"),
+        ("Pair-AUPRC", (report["pair_auprc"] or np.nan) * 100, "%"),
+        ("SemEval weighted Pair-F1", (report.get("semeval", {}).get("weighted_f1") or np.nan) * 100, "%"),
+        ("threshold (from validation)", report["threshold"], ""),
+        ("gold - hard-negative gap", diag["gold_negative_gap"] or np.nan, ""),
+        ("margin-violation severity", diag["margin_violation_severity"] or np.nan, ""),
+        ("candidate recall", (diag["candidate_recall"] or np.nan) * 100, "%"),
+    ]
+    return "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4g}{u} |" for k, v, u in rows])
 
 
 def results_table(report: dict) -> str:

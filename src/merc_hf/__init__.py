@@ -18,6 +18,7 @@ register_auto_classes()
 _LAZY = {
     "load_dataset": "merc_hf.data",
     "DialogueCollator": "merc_hf.data",
+    "PairCollator": "merc_hf.data",
     "DataFormatError": "merc_hf.data.errors",
     "metric_path": "merc_hf.evaluate_modules",
 }

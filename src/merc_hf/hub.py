@@ -39,6 +39,18 @@ def load_hub_config(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+EMOTION_EVALUATION_NOTES = (
+    "Test-split results (fractions, not percentages; ECE/MCE with 15 equal-width `(lo, hi]` bins; CEL is the "
+    "raw sum of confidence boosts over utterances and removal types, as in the CMERC paper):"
+)
+PAIR_EVALUATION_NOTES = (
+    "Test-split results (fractions). Pair-F1 is set-based, micro and emotion-independent over "
+    "(conversation, emotion utterance, cause utterance); the decision threshold on the pair probability "
+    "was chosen on the validation split and is stored in the config (`pair_threshold`). Pair-AUPRC counts "
+    "gold pairs outside the candidate space as misses:"
+)
+
+
 def build_model_card(
     *,
     model_name: str,
@@ -51,9 +63,14 @@ def build_model_card(
     extra: Mapping[str, Any] | None = None,
 ):
     """A ``huggingface_hub.ModelCard`` rendered from ``template_path`` with the report's key results in the
-    ``model-index`` metadata (weighted F1, accuracy, ECE, MCE, AUROC, CEL), binning recorded in
-    ``metric_args``."""
+    ``model-index`` metadata: weighted F1, accuracy, ECE, MCE, AUROC and CEL for an emotion report
+    (:func:`~merc_hf.metrics.reliability_report`, binning recorded in ``metric_args``); Pair-F1,
+    Pair-AUPRC and the SemEval weighted Pair-F1 for a pair report
+    (:func:`~merc_hf.metrics.pair_extraction_report`, decision threshold in ``metric_args``)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    pairs = "pairs" in report
+    task_name = "Emotion-cause pair extraction" if pairs else "Emotion recognition in conversation"
 
     def result(
         metric_type: str, name: str, value: float | None, args: dict | None = None
@@ -62,7 +79,7 @@ def build_model_card(
             return None
         return EvalResult(
             task_type="text-classification",
-            task_name="Emotion recognition in conversation",
+            task_name=task_name,
             dataset_type=dataset_name,
             dataset_name=dataset_name,
             dataset_split=split,
@@ -72,27 +89,44 @@ def build_model_card(
             metric_args=args,
         )
 
-    cls, cal, fail = (
-        report.get("classification", {}),
-        report.get("calibration", {}),
-        report.get("failure_prediction", {}),
-    )
-    n_bins = cal.get("n_bins", 15)
-    results = [
-        result("f1", "Weighted F1", cls.get("weighted_f1")),
-        result("accuracy", "Accuracy", cls.get("accuracy")),
-        result(
-            "ece", "ECE", cal.get("ece"), {"n_bins": n_bins, "binning": "equal-width (lo, hi]", "norm": "l1"}
-        ),
-        result("mce", "MCE", cal.get("mce"), {"n_bins": n_bins}),
-        result("auroc", "AUROC (failure prediction)", fail.get("auroc")),
-        result("cel", "CEL", report.get("cmerc", {}).get("cel")),
-    ]
+    if pairs:
+        results = [
+            result(
+                "f1",
+                "Pair-F1",
+                report["pairs"].get("f1"),
+                {"threshold": report.get("threshold"), "definition": "set-based, emotion-independent, micro"},
+            ),
+            result("auprc", "Pair-AUPRC", report.get("pair_auprc")),
+            result("f1", "SemEval-2024 weighted Pair-F1", report.get("semeval", {}).get("weighted_f1")),
+        ]
+        notes = PAIR_EVALUATION_NOTES
+    else:
+        cls, cal, fail = (
+            report.get("classification", {}),
+            report.get("calibration", {}),
+            report.get("failure_prediction", {}),
+        )
+        n_bins = cal.get("n_bins", 15)
+        results = [
+            result("f1", "Weighted F1", cls.get("weighted_f1")),
+            result("accuracy", "Accuracy", cls.get("accuracy")),
+            result(
+                "ece",
+                "ECE",
+                cal.get("ece"),
+                {"n_bins": n_bins, "binning": "equal-width (lo, hi]", "norm": "l1"},
+            ),
+            result("mce", "MCE", cal.get("mce"), {"n_bins": n_bins}),
+            result("auroc", "AUROC (failure prediction)", fail.get("auroc")),
+            result("cel", "CEL", report.get("cmerc", {}).get("cel")),
+        ]
+        notes = EMOTION_EVALUATION_NOTES
     card_data = ModelCardData(
         model_name=model_name,
         library_name="merc_hf",
-        tags=["emotion-recognition", "conversation", "calibration", "merc_hf"],
-        metrics=["f1", "ece"],
+        tags=["emotion-cause-pair-extraction" if pairs else "emotion-recognition", "conversation", "merc_hf"],
+        metrics=["f1", "auprc"] if pairs else ["f1", "ece"],
         eval_results=[r for r in results if r is not None],
     )
     return ModelCard.from_template(
@@ -102,6 +136,8 @@ def build_model_card(
         dataset_name=dataset_name,
         dataset_description=dataset_description,
         model_type=getattr(config, "model_type", "?"),
+        task_name=task_name.lower(),
+        evaluation_notes=notes,
         calibration=json.dumps(getattr(config, "calibration", None) or {"name": "none"}, indent=2),
         report=json.dumps(report, indent=2),
         **(extra or {}),

@@ -1,4 +1,4 @@
-"""Predict a whole split: full-input probabilities and, optionally, every removal view's probabilities."""
+"""Predict a whole split: emotion probabilities (and every removal view's), or emotion–cause pair scores."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .calibration.views import removal_view_logits
-from .data.collate import DialogueCollator
+from .data.collate import DialogueCollator, PairCollator
 
 
 @dataclass
@@ -65,3 +65,48 @@ def predict_dataset(
         dialogue_index=np.concatenate(rows),
         masked_probs={k: np.concatenate(v) for k, v in masked.items()},
     )
+
+
+@dataclass
+class PairPredictions:
+    """Pair-extraction predictions of one split, keyed by conversation id (0-based utterance indices)."""
+
+    scores: dict[str, dict[tuple[int, int], float]]  # candidate -> pair probability
+    gold: dict[str, list[tuple[int, int]]]
+    predicted_emotions: dict[str, list[int]]
+    gold_emotions: dict[str, list[int]]
+
+
+@torch.no_grad()
+def predict_pairs(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    show_progress: bool = True,
+) -> PairPredictions:
+    """Run a pair scorer in eval mode over an emotion–cause ``dataset`` (one conversation per row) and
+    collect the probability of every candidate pair, the predicted emotions and the gold annotations."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=PairCollator())
+    ids = iter(dataset["conversation_id"])
+    model.eval()
+    out = PairPredictions({}, {}, {}, {})
+    for batch in tqdm(loader, desc="Predicting pairs", unit="batch", disable=not show_progress):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        gold_pairs, gold_emotions = batch.pop("pair_labels"), batch.pop("labels")
+        batch.pop("cause_labels")
+        outputs = model(**batch)
+        probs = torch.sigmoid(outputs.pair_logits.float()).cpu().numpy()
+        candidates = outputs.candidate_mask.cpu().numpy()
+        emotions = outputs.logits.argmax(-1).cpu().numpy()
+        lengths = batch["utterance_mask"].sum(1).tolist()
+        for b, n in enumerate(lengths):
+            conv = str(next(ids))
+            rows, cols = np.nonzero(candidates[b])
+            out.scores[conv] = {(int(i), int(j)): float(probs[b, i, j]) for i, j in zip(rows, cols)}
+            out.gold[conv] = [(int(i), int(j)) for i, j in zip(*np.nonzero(gold_pairs[b].cpu().numpy()))]
+            out.predicted_emotions[conv] = emotions[b, :n].tolist()
+            out.gold_emotions[conv] = gold_emotions[b, :n].tolist()
+    return out

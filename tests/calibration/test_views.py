@@ -33,10 +33,11 @@ def model_and_batch():
     return M3NetModel(config), batch
 
 
-def test_batched_views_equal_one_at_a_time(model_and_batch):
+@pytest.mark.parametrize("views_per_pass", [None, 1, 2, 5])
+def test_batched_views_equal_one_at_a_time(model_and_batch, views_per_pass):
     model, batch = model_and_batch
     model.train()  # views must run in eval mode regardless, and restore the mode
-    views = removal_view_logits(model, batch)
+    views = removal_view_logits(model, batch, views_per_pass=views_per_pass)
     assert model.training and set(views) == {"A", "V", "T", "X", "O"}
     model.eval()
     with torch.no_grad():
@@ -52,6 +53,12 @@ def test_batched_views_equal_one_at_a_time(model_and_batch):
                 views[removal], model(**batch, context_mask=mask).logits, atol=1e-5, rtol=1e-5
             )
     assert not views["A"].requires_grad
+
+
+def test_views_per_pass_must_be_positive(model_and_batch):
+    model, batch = model_and_batch
+    with pytest.raises(ValueError, match="views_per_pass"):
+        removal_view_logits(model, batch, views_per_pass=0)
 
 
 def test_views_skip_missing_modalities(model_and_batch):

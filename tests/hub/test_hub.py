@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import HfApi
+from transformers import AutoConfig
 
+import merc_hf  # noqa: F401  (registers the Auto classes)
+from merc_hf.calibration import CMERC, RPCL
 from merc_hf.hub import load_hub_config, push_checkpoint
 from merc_hf.models.m3net.configuration_m3net import M3NetConfig
 from merc_hf.models.m3net.modeling_m3net import M3NetModel
@@ -80,9 +83,18 @@ def test_push_checkpoint_uploads_the_checkpoint_files(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "hub_configs").glob("*.json")), ids=lambda p: p.stem)
 def test_hub_configs_are_valid(path):
+    """Every hub config builds its model config and calibration method, and its file name says both."""
     config = load_hub_config(path)
-    assert config["model"]["model_type"] == "merc_m3net"
-    assert config["calibration"]["name"] in ("none", "cmerc")
-    assert ("cmerc" in path.stem) == (config["calibration"]["name"] == "cmerc")
-    M3NetConfig(**{k: v for k, v in config["model"].items() if k not in ("model_type", "class_weighted")})
+    model = {k: v for k, v in config["model"].items() if k not in ("model_type", "class_weighted")}
+    AutoConfig.for_model(config["model"]["model_type"], **model)
+    calibration = dict(config["calibration"])
+    name = calibration.pop("name")
+    assert name in ("none", "cmerc", "rpcl")
+    if name != "none":
+        method = {"cmerc": CMERC, "rpcl": RPCL}[name](**calibration)
+        assert method.to_dict() == {**method.to_dict(), **config["calibration"]}
+    assert path.stem.startswith(
+        {"merc_m3net": "m3net", "merc_pair_scorer": "pair-scorer"}[config["model"]["model_type"]]
+    )
+    assert (f"-{name}-" in path.stem) == (name != "none")
     assert path.stem.endswith(config["data"]["name"])

@@ -10,15 +10,21 @@ from .cmerc import (
     removal_pseudo_labels,
     supervised_contrastive_loss,
 )
+from .rpcl import RPCL, ccps_loss, cdmr_loss, corruption_mask, protected_utterances
 from .views import REMOVALS, applicable_removals, removal_view_logits, stack_views
 
 __all__ = [
     "CMERC",
     "REMOVALS",
+    "RPCL",
     "applicable_removals",
+    "ccps_loss",
+    "cdmr_loss",
     "confidence_boosts",
     "confidence_constraint",
     "conversation_difficulty",
+    "corruption_mask",
+    "protected_utterances",
     "removal_pseudo_labels",
     "removal_view_logits",
     "stack_views",

@@ -138,6 +138,8 @@ class CMERC:
         epochs_per_stage: epochs spent in each curriculum stage.
         curriculum_warmup_epochs: epochs on the full training set before difficulties are measured with
             the current model and the curriculum starts (see :mod:`merc_hf.training.curriculum`).
+        views_per_pass: removal views stacked into one no-grad forward pass (``None``: all on an
+            accelerator, one on CPU; see :mod:`merc_hf.calibration.views`). Speed only, same results.
     """
 
     gamma_m: float = 0.05
@@ -148,6 +150,7 @@ class CMERC:
     curriculum_ratio: float | None = 0.15
     epochs_per_stage: int = 1
     curriculum_warmup_epochs: int = 1
+    views_per_pass: int | None = None
 
     name = "cmerc"
 
@@ -169,7 +172,7 @@ class CMERC:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The added terms for one training batch, given the full-input ``outputs`` (with gradients)."""
         labels = inputs["labels"]
-        views = removal_view_logits(model, inputs, self.removals)
+        views = removal_view_logits(model, inputs, self.removals, self.views_per_pass)
         valid = labels >= 0
         feats = outputs.utterance_repr[valid]
         full_logits = outputs.logits

@@ -7,10 +7,13 @@ confidence when information is removed. The five removals of the CMERC paper are
 * ``"X"``: intra-speaker context removed (only other speakers' utterances inform an utterance);
 * ``"O"``: inter-speaker context removed (only the speaker's own utterances inform it).
 
-:func:`removal_view_logits` computes all requested views in **one** forward pass: the batch is repeated
-along the batch dimension, one copy per view, each with its own ``modality_mask``/``context_mask``
-(the backbone interface of :mod:`merc_hf.models.base`). The pass runs without autograd and in eval mode,
-as the CMERC reference runs its frozen masked copies.
+:func:`removal_view_logits` stacks the requested views along the batch dimension, one copy of the batch
+per view, each with its own ``modality_mask``/``context_mask`` (the backbone interface of
+:mod:`merc_hf.models.base`), and runs them without autograd and in eval mode, as the CMERC reference runs
+its frozen masked copies. On an accelerator all views go through **one** forward pass. On CPU the default
+is one view per pass: the stacked batch is several times larger than the caches and the dense graph
+layers become memory-bound, so one big pass was measured ~1.3× slower than one pass per view
+(``benchmarks/cmerc_step.py``, README "Benchmarks").
 """
 
 from __future__ import annotations
@@ -68,16 +71,31 @@ def stack_views(batch: Mapping[str, torch.Tensor | None], removals: Sequence[str
 
 @torch.no_grad()
 def removal_view_logits(
-    model: nn.Module, batch: Mapping[str, torch.Tensor | None], removals: Sequence[str] = REMOVALS
+    model: nn.Module,
+    batch: Mapping[str, torch.Tensor | None],
+    removals: Sequence[str] = REMOVALS,
+    views_per_pass: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Logits ``(B, T, C)`` of every applicable removal view, from one batched no-grad eval-mode pass."""
+    """Logits ``(B, T, C)`` of every applicable removal view, from no-grad eval-mode passes.
+
+    ``views_per_pass`` views are stacked into each forward pass; ``None`` means all of them on an
+    accelerator and one on CPU (see the module docstring).
+    """
     removals = applicable_removals(batch, removals)
     if not removals:
         return {}
+    if views_per_pass is None:
+        views_per_pass = 1 if batch["utterance_mask"].device.type == "cpu" else len(removals)
+    if views_per_pass < 1:
+        raise ValueError(f"views_per_pass must be >= 1, got {views_per_pass}")
     was_training = model.training
     model.eval()
+    out: dict[str, torch.Tensor] = {}
     try:
-        logits = model(**stack_views(batch, removals)).logits
+        for start in range(0, len(removals), views_per_pass):
+            chunk = removals[start : start + views_per_pass]
+            logits = model(**stack_views(batch, chunk)).logits
+            out.update(zip(chunk, logits.chunk(len(chunk), dim=0)))
     finally:
         model.train(was_training)
-    return dict(zip(removals, logits.chunk(len(removals), dim=0)))
+    return out

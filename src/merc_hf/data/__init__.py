@@ -19,13 +19,14 @@ from datasets import DatasetDict
 
 from .builders import build_dataset_dict, modalities
 from .cache import fingerprint
-from .collate import DialogueCollator, same_speaker_matrix
+from .collate import DialogueCollator, PairCollator, same_speaker_matrix
 from .errors import DataFormatError
 from .records import Corpus
 
 __all__ = [
     "DataFormatError",
     "DialogueCollator",
+    "PairCollator",
     "available_datasets",
     "load_dataset",
     "modalities",

@@ -10,6 +10,11 @@ Batch contract (emotion recognition), for ``B`` dialogues padded to ``T`` uttera
 ``same_speaker``       bool ``(B,T,T)``     both real and same speaker — the structure the
                                             intra-/inter-speaker context removals are built from
 ==================  ==================  ===================================================
+
+Pair batch (emotion–cause pair extraction, :class:`PairCollator`): the same keys, with ``labels`` taken
+from the ``emotions`` column, plus ``cause_labels`` long ``(B,T)`` (1 if the utterance is the cause of a
+gold pair, else 0; -100 at padding) and ``pair_labels`` long ``(B,T,T)`` (1 at gold ``(emotion_utt,
+cause_utt)``, else 0).
 """
 
 from __future__ import annotations
@@ -69,3 +74,22 @@ def same_speaker_matrix(speakers: torch.Tensor, utterance_mask: torch.Tensor) ->
     """``(B, T, T)`` bool: utterances i and j are both real and spoken by the same speaker."""
     both_real = utterance_mask.unsqueeze(2) & utterance_mask.unsqueeze(1)
     return (speakers.unsqueeze(2) == speakers.unsqueeze(1)) & both_real
+
+
+@dataclass
+class PairCollator(DialogueCollator):
+    """Collate emotion–cause conversations (``emotions`` and 0-based ``pairs`` columns) into the pair batch."""
+
+    label_key: str = "emotions"
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = super().__call__(rows)
+        batch_size, length = batch["utterance_mask"].shape
+        pair_labels = torch.zeros(batch_size, length, length, dtype=torch.long)
+        for b, row in enumerate(rows):
+            pairs = torch.as_tensor(row["pairs"], dtype=torch.long).reshape(-1, 2)
+            pair_labels[b, pairs[:, 0], pairs[:, 1]] = 1
+        cause_labels = pair_labels.amax(dim=1).masked_fill(~batch["utterance_mask"], IGNORE_INDEX)
+        batch["cause_labels"] = cause_labels
+        batch["pair_labels"] = pair_labels
+        return batch

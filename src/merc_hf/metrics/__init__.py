@@ -15,19 +15,30 @@ from .calibration import calibration_errors, reliability_bins
 from .classification import classification_scores
 from .cmerc import cel, confidence_boosts, uncertain_sample_rates
 from .failure import failure_prediction
-from .pairs import SEMEVAL_EMOTIONS, pair_auprc, pair_confidence_diagnostics, pair_f1, semeval_pair_f1
+from .pairs import (
+    SEMEVAL_EMOTIONS,
+    best_pair_threshold,
+    decode_pairs,
+    pair_auprc,
+    pair_confidence_diagnostics,
+    pair_f1,
+    semeval_pair_f1,
+)
 from .plots import plot_reliability_diagram
-from .report import reliability_report
+from .report import pair_extraction_report, reliability_report
 
 __all__ = [
     "SEMEVAL_EMOTIONS",
+    "best_pair_threshold",
     "calibration_errors",
     "cel",
     "classification_scores",
     "confidence_boosts",
+    "decode_pairs",
     "failure_prediction",
     "pair_auprc",
     "pair_confidence_diagnostics",
+    "pair_extraction_report",
     "pair_f1",
     "plot_reliability_diagram",
     "reliability_bins",

@@ -327,3 +327,54 @@ def pair_confidence_diagnostics(
         "n_rows": n_rows,
         "n_triplets": int(delta.size),
     }
+
+
+def best_pair_threshold(
+    scores: Any, gold: Any, *, conversation_lengths: Any = None, index_base: int = 0
+) -> dict[str, float]:
+    """The decision threshold on candidate scores that maximises set-based Pair-F1 on ``(scores, gold)``.
+
+    Predicting every candidate with ``score >= t`` for each distinct score ``t``, with ``n`` predictions
+    of which ``c`` are gold: ``F1 = 2c / (n + |gold|)`` (recall counts all gold pairs, as
+    :func:`pair_f1`). The best ``t`` (the highest one on ties) is reported as the midpoint between it and
+    the next lower distinct score, so that the same predictions are made on this data while leaving a
+    margin for new data; ``0`` when the best set is every candidate. RPCL selects its thresholds this way
+    on the validation split and keeps them fixed on test.
+
+    Returns:
+        ``{"threshold", "f1", "precision", "recall"}``; with no gold pair, threshold 0.5 and NaN scores.
+    """
+    candidates, gold_sets = _scored_candidates(scores, gold, conversation_lengths, index_base)
+    n_gold = sum(len(pairs) for pairs in gold_sets.values())
+    values = np.array([s for scored in candidates.values() for s in scored.values()], dtype=float)
+    if n_gold == 0 or values.size == 0:
+        return {"threshold": 0.5, "f1": math.nan if n_gold == 0 else 0.0, "precision": 0.0, "recall": 0.0}
+    positive = np.array(
+        [pair in gold_sets.get(conv, ()) for conv, scored in candidates.items() for pair in scored],
+        dtype=float,
+    )
+    order = np.argsort(-values, kind="stable")
+    values, positive = values[order], positive[order]
+    last_of_tie = np.r_[values[1:] != values[:-1], True]
+    correct = np.cumsum(positive)[last_of_tie]
+    predicted = np.arange(1, values.size + 1)[last_of_tie]
+    distinct = values[last_of_tie]
+    f1 = 2 * correct / (predicted + n_gold)
+    best = int(np.argmax(f1))
+    lower = distinct[best + 1] if best + 1 < distinct.size else 0.0
+    return {
+        "threshold": float((distinct[best] + lower) / 2) if best + 1 < distinct.size else 0.0,
+        "f1": float(f1[best]),
+        "precision": float(correct[best] / predicted[best]),
+        "recall": float(correct[best] / n_gold),
+    }
+
+
+def decode_pairs(
+    scores: dict[Hashable, dict[tuple[int, int], float]], threshold: float
+) -> dict[Hashable, list]:
+    """The candidates with ``score >= threshold``, per conversation (every conversation kept, maybe empty)."""
+    return {
+        conv: sorted(pair for pair, score in scored.items() if score >= threshold)
+        for conv, scored in scores.items()
+    }

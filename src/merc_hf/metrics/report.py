@@ -13,6 +13,7 @@ from .calibration import calibration_errors, reliability_bins
 from .classification import classification_scores
 from .cmerc import cel, confidence_boosts, uncertain_sample_rates
 from .failure import failure_prediction
+from .pairs import decode_pairs, pair_auprc, pair_confidence_diagnostics, pair_f1, semeval_pair_f1
 
 
 def _jsonable(value: Any) -> Any:
@@ -87,4 +88,49 @@ def reliability_report(
             "confidence_boost_mean": {key: boost.mean() for key, boost in boosts.items()},
             "uncertain_sample_rates": uncertain_sample_rates(p, masked, y),
         }
+    return _jsonable(report)
+
+
+def pair_extraction_report(
+    scores: Mapping[Any, Mapping[tuple[int, int], float]],
+    gold: Mapping[Any, Sequence[Sequence[int]]],
+    threshold: float,
+    *,
+    predicted_emotions: Mapping[Any, Sequence[int]] | None = None,
+    gold_emotions: Mapping[Any, Sequence[int]] | None = None,
+    emotion_names: Sequence[str] | None = None,
+    k: int = 8,
+    margin: float = 0.05,
+) -> dict[str, Any]:
+    """Emotion–cause pair metrics of one split as a JSON-serialisable dict.
+
+    Args:
+        scores: ``conversation -> {(emotion_utt, cause_utt): pair probability}`` over the model's
+            candidate space (0-based utterance indices).
+        gold: ``conversation -> [(emotion_utt, cause_utt), ...]``.
+        threshold: decision threshold (pairs with ``score >= threshold`` are predicted), normally chosen
+            on validation with :func:`~merc_hf.metrics.pairs.best_pair_threshold`.
+        predicted_emotions, gold_emotions: per-utterance emotion ids; when both are given the SemEval-2024
+            emotion-dependent variant is added (a predicted pair carries the predicted emotion of its
+            emotion utterance).
+        emotion_names: names of the emotion ids for the SemEval variant (default the SemEval order).
+        k, margin: of :func:`~merc_hf.metrics.pairs.pair_confidence_diagnostics`.
+
+    Returns:
+        ``{"threshold", "pairs": {precision, recall, f1, n_*}, "pair_auprc", "diagnostics": {...},
+        "semeval": {...}}`` (``semeval`` only with emotions).
+    """
+    decoded = decode_pairs(scores, threshold)
+    report: dict[str, Any] = {
+        "threshold": threshold,
+        "pairs": pair_f1(decoded, gold),
+        "pair_auprc": pair_auprc(scores, gold),
+        "diagnostics": pair_confidence_diagnostics(scores, gold, k=k, margin=margin),
+    }
+    if predicted_emotions is not None and gold_emotions is not None:
+        report["semeval"] = semeval_pair_f1(
+            {c: [(i, j, predicted_emotions[c][i]) for i, j in pairs] for c, pairs in decoded.items()},
+            {c: [(i, j, gold_emotions[c][i]) for i, j in pairs] for c, pairs in gold.items()},
+            emotion_names=emotion_names,
+        )
     return _jsonable(report)

@@ -12,6 +12,7 @@ import importlib
 # (package-relative module prefix, config class name, model class name)
 ARCHITECTURES: list[tuple[str, str, str]] = [
     ("m3net", "M3NetConfig", "M3NetModel"),
+    ("pair_scorer", "PairScorerConfig", "PairScorerModel"),
 ]
 
 

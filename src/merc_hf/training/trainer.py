@@ -26,7 +26,7 @@ from transformers.trainer_utils import EvalPrediction
 
 from ..calibration.cmerc import confidence_boosts, conversation_difficulty
 from ..calibration.views import removal_view_logits
-from ..data.collate import DialogueCollator
+from ..data.collate import DialogueCollator, PairCollator
 from .curriculum import CurriculumSampler
 
 
@@ -37,17 +37,29 @@ class MercTrainer(Trainer):
         calibration: an object with ``training_loss(model, inputs, outputs) -> (loss, parts)`` (e.g.
             :class:`~merc_hf.calibration.CMERC`), or ``None`` for the plain backbone. When it has a
             ``curriculum_ratio``, training uses a :class:`CurriculumSampler`.
-        Everything else is passed to ``transformers.Trainer``; the data collator defaults to
-        :class:`~merc_hf.data.DialogueCollator` and ``compute_metrics`` to :func:`emotion_metrics`.
+        Everything else is passed to ``transformers.Trainer``. The data collator and ``compute_metrics``
+        default to the model's task: :class:`~merc_hf.data.DialogueCollator` and :func:`emotion_metrics`
+        for emotion recognition; for pair extraction (models with ``merc_task = "pairs"``),
+        :class:`~merc_hf.data.PairCollator` and :func:`pair_metrics`, with ``eval_do_concat_batches``
+        turned off (pair matrices of batches with different dialogue lengths cannot be concatenated).
     """
 
     loss_is_scaled_for_ga = False
 
     def __init__(self, *args: Any, calibration: Any = None, **kwargs: Any) -> None:
-        kwargs.setdefault("data_collator", DialogueCollator())
-        kwargs.setdefault("compute_metrics", emotion_metrics)
-        kwargs.setdefault("preprocess_logits_for_metrics", _logits_only)
+        model = kwargs.get("model", args[0] if args else None)
+        pairs = getattr(model, "merc_task", "emotion") == "pairs"
+        if pairs:
+            kwargs.setdefault("data_collator", PairCollator())
+            kwargs.setdefault("compute_metrics", pair_metrics)
+            kwargs.setdefault("preprocess_logits_for_metrics", _pair_scores)
+        else:
+            kwargs.setdefault("data_collator", DialogueCollator())
+            kwargs.setdefault("compute_metrics", emotion_metrics)
+            kwargs.setdefault("preprocess_logits_for_metrics", _logits_only)
         super().__init__(*args, **kwargs)
+        if pairs:
+            self.args.eval_do_concat_batches = False
         self.calibration = calibration
         self._loss_parts: dict[str, list[float]] = defaultdict(list)
         self.curriculum: CurriculumSampler | None = None
@@ -165,4 +177,33 @@ def emotion_metrics(prediction: EvalPrediction) -> dict[str, float]:
         "weighted_f1": float(scores["weighted_f1"]),
         "accuracy": float(scores["accuracy"]),
         "ece": float(calib["ece"]),
+    }
+
+
+def _pair_scores(outputs: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep what :func:`pair_metrics` needs: pair probabilities (-1 outside the candidate space) and the
+    predicted emotions. ``outputs`` is the model output tuple without the loss."""
+    _, _, pair_logits, candidates = outputs[:4]
+    probs = torch.sigmoid(pair_logits.float()).masked_fill(~candidates.bool(), -1.0)
+    return probs, outputs[0].argmax(-1)
+
+
+def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """Best-threshold Pair-F1 (and that threshold) and Pair-AUPRC of an evaluation split, from the
+    per-batch outputs of :func:`_pair_scores` (``eval_do_concat_batches=False``)."""
+    from ..metrics import best_pair_threshold, pair_auprc
+
+    scores, gold = {}, {}
+    for (probs, _), labels in zip(prediction.predictions, prediction.label_ids):
+        pair_labels = labels[-1]
+        for n in range(probs.shape[0]):
+            key = len(scores)
+            rows, cols = np.nonzero(probs[n] >= 0)
+            scores[key] = {(int(i), int(j)): float(probs[n, i, j]) for i, j in zip(rows, cols)}
+            gold[key] = [(int(i), int(j)) for i, j in zip(*np.nonzero(pair_labels[n] == 1))]
+    best = best_pair_threshold(scores, gold)
+    return {
+        "pair_f1": best["f1"],
+        "pair_threshold": best["threshold"],
+        "pair_auprc": pair_auprc(scores, gold),
     }

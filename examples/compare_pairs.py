@@ -1,0 +1,130 @@
+"""Train the base pair scorer, RPCL and its two ablations on the same data and seeds; print a comparison table.
+
+    python examples/compare_pairs.py                          # ECF, base / rpcl / cdmr-only / ccps-only, seeds 42 345 456
+    python examples/compare_pairs.py --methods base rpcl --epochs 5
+
+Every run goes through ``examples/train.py`` (validation-based epoch selection and decision threshold, test
+evaluated once). Results: ``--output_dir/results.json`` (one entry per run; the script resumes from it) and
+``--output_dir/table.md`` (mean ± std over seeds of Pair-F1, precision, recall, Pair-AUPRC, the SemEval
+weighted Pair-F1, the gold − hard-negative gap and the margin-violation severity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SETTINGS = {"ecf": SHARED_DATA / "ecf"}
+# method -> RPCL overrides (None = the base scorer without RPCL)
+METHODS = {
+    "base": None,
+    "rpcl": {},
+    "cdmr-only": {"lambda_cor": 0.0, "lambda_ali": 0.0},
+    "ccps-only": {"lambda_row": 0.0},
+}
+COLUMNS = {
+    "pair_f1": "Pair-F1",
+    "precision": "P",
+    "recall": "R",
+    "pair_auprc": "Pair-AUPRC",
+    "semeval_weighted_f1": "SemEval w-F1",
+    "gap": "gold−neg gap",
+    "severity": "violation severity",
+    "seconds_per_epoch": "s/epoch",
+}
+
+
+def _train_module():
+    spec = importlib.util.spec_from_file_location("merc_train_example", ROOT / "examples" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> dict:
+    out = output_dir / setting / method / f"seed{seed}"
+    rpcl = METHODS[method]
+    argv = [
+        "--hub_config", str(ROOT / "hub_configs" / f"pair-scorer{'' if rpcl is None else '-rpcl'}-{setting}.json"),
+        "--data_dir", str(SETTINGS[setting]), "--seed", str(seed), "--num_train_epochs", str(epochs),
+        "--output_dir", str(out), "--disable_tqdm", "true", "--save_total_limit", "1",
+        "--model_name", f"pair-scorer-{method}-{setting}",
+    ]  # fmt: skip
+    if rpcl:
+        argv += ["--calibration_options", json.dumps(rpcl)]
+    _train_module().main(argv)
+    summary = json.loads((out / "metrics.json").read_text())
+    test = summary["test"]
+    return {
+        "setting": setting,
+        "method": method,
+        "seed": seed,
+        "pair_f1": test["pairs"]["f1"] * 100,
+        "precision": test["pairs"]["precision"] * 100,
+        "recall": test["pairs"]["recall"] * 100,
+        "pair_auprc": test["pair_auprc"] * 100,
+        "semeval_weighted_f1": test["semeval"]["weighted_f1"] * 100,
+        "gap": test["diagnostics"]["gold_negative_gap"],
+        "severity": test["diagnostics"]["margin_violation_severity"],
+        "threshold": test["threshold"],
+        "seconds_per_epoch": summary["train_seconds_per_epoch"],
+    }
+
+
+def table(results: list[dict]) -> str:
+    header = "| setting | method | seeds | " + " | ".join(COLUMNS.values()) + " |"
+    lines = [header, "|" + "---|" * (3 + len(COLUMNS))]
+    keys = sorted(
+        {(r["setting"], r["method"]) for r in results}, key=lambda k: (k[0], list(METHODS).index(k[1]))
+    )
+    for setting, method in keys:
+        rows = [r for r in results if r["setting"] == setting and r["method"] == method]
+        cells = []
+        for column in COLUMNS:
+            values = np.array([r[column] for r in rows], dtype=float)
+            digits = 3 if column in ("gap", "severity") else 2
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{values.mean():.{digits}f} ± {spread:.{digits}f}")
+        lines.append(f"| {setting} | {method} | {len(rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 345, 456])
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_pairs")
+    args = parser.parse_args(argv)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    results_file = args.output_dir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else []
+    done = {(r["setting"], r["method"], r["seed"]) for r in results}
+    for setting in args.settings:
+        for seed in args.seeds:
+            for method in args.methods:
+                if (setting, method, seed) not in done:
+                    results.append(run(setting, method, seed, args.epochs, args.output_dir))
+                    results_file.write_text(json.dumps(results, indent=2))
+    selected = [
+        r
+        for r in results
+        if r["setting"] in args.settings and r["method"] in args.methods and r["seed"] in args.seeds
+    ]
+    text = table(selected)
+    (args.output_dir / "table.md").write_text(text + "\n")
+    print(text)
+    return selected
+
+
+if __name__ == "__main__":
+    main()
