@@ -70,7 +70,7 @@ def test_best_pair_threshold_matches_brute_force(seed):
         assert lower < result["threshold"] < chosen
         assert result["threshold"] == pytest.approx((chosen + lower) / 2, abs=1e-12)
     else:
-        assert result["threshold"] == 0.0
+        assert result["threshold"] == chosen == min(distinct)
 
 
 def test_best_pair_threshold_ties_pick_the_highest_threshold():
@@ -99,15 +99,16 @@ def test_best_pair_threshold_tied_scores_are_predicted_together():
     assert result["recall"] == pytest.approx(1.0)
 
 
-def test_best_pair_threshold_all_candidates_gives_zero():
-    """When predicting every candidate is best, the threshold is 0.0 (no lower score to meet)."""
+def test_best_pair_threshold_all_candidates_gives_the_lowest_score():
+    """When predicting every candidate is best, the threshold is the lowest score (so that it also works
+    for scores below 0, such as logits)."""
     scores = {"x": {(1, 0): 0.7, (1, 1): 0.2}, "y": {(0, 0): 0.4}}
     gold = {"x": [(1, 0), (1, 1)], "y": [(0, 0)]}
     result = best_pair_threshold(scores, gold)
-    assert result == {"threshold": 0.0, "f1": 1.0, "precision": 1.0, "recall": 1.0}
-    # also when the lowest score sits in a tie group
-    scores = {"x": {(1, 0): 0.3, (1, 1): 0.3}}
-    assert best_pair_threshold(scores, {"x": [(1, 0), (1, 1)]})["threshold"] == 0.0
+    assert result == {"threshold": 0.2, "f1": 1.0, "precision": 1.0, "recall": 1.0}
+    # also when the lowest score sits in a tie group, and for negative scores
+    scores = {"x": {(1, 0): -0.3, (1, 1): -0.3}}
+    assert best_pair_threshold(scores, {"x": [(1, 0), (1, 1)]})["threshold"] == -0.3
 
 
 def test_best_pair_threshold_without_gold_or_candidates():
@@ -122,12 +123,8 @@ def test_best_pair_threshold_without_gold_or_candidates():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the midpoint of two adjacent floats rounds to the lower one (0.3 and nextafter(0.3, 0)), "
-    "so decode_pairs at the returned threshold also predicts the lower-scored candidate",
-)
 def test_best_pair_threshold_midpoint_of_adjacent_scores():
+    """The midpoint of two adjacent floats rounds onto the lower one; the chosen score is used instead."""
     below = float(np.nextafter(0.3, 0.0))
     scores = {"x": {(1, 0): 0.3, (1, 1): below}}
     gold = {"x": [(1, 0)]}

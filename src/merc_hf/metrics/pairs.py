@@ -338,11 +338,13 @@ def best_pair_threshold(
     of which ``c`` are gold: ``F1 = 2c / (n + |gold|)`` (recall counts all gold pairs, as
     :func:`pair_f1`). The best ``t`` (the highest one on ties) is reported as the midpoint between it and
     the next lower distinct score, so that the same predictions are made on this data while leaving a
-    margin for new data; ``0`` when the best set is every candidate. RPCL selects its thresholds this way
-    on the validation split and keeps them fixed on test.
+    margin for new data (``t`` itself when the midpoint rounds onto the lower score, and the lowest score
+    when the best set is every candidate). RPCL selects its thresholds this way on the validation split
+    and keeps them fixed on test.
 
     Returns:
-        ``{"threshold", "f1", "precision", "recall"}``; with no gold pair, threshold 0.5 and NaN scores.
+        ``{"threshold", "f1", "precision", "recall"}``; with no gold pair, threshold 0.5, F1 NaN and
+        precision / recall 0.
     """
     candidates, gold_sets = _scored_candidates(scores, gold, conversation_lengths, index_base)
     n_gold = sum(len(pairs) for pairs in gold_sets.values())
@@ -361,9 +363,12 @@ def best_pair_threshold(
     distinct = values[last_of_tie]
     f1 = 2 * correct / (predicted + n_gold)
     best = int(np.argmax(f1))
-    lower = distinct[best + 1] if best + 1 < distinct.size else 0.0
+    threshold = distinct[best]
+    if best + 1 < distinct.size:
+        midpoint = (distinct[best] + distinct[best + 1]) / 2
+        threshold = midpoint if midpoint > distinct[best + 1] else distinct[best]
     return {
-        "threshold": float((distinct[best] + lower) / 2) if best + 1 < distinct.size else 0.0,
+        "threshold": float(threshold),
         "f1": float(f1[best]),
         "precision": float(correct[best] / predicted[best]),
         "recall": float(correct[best] / n_gold),
