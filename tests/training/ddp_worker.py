@@ -6,14 +6,16 @@ import os
 import sys
 
 import torch
+from datasets import Dataset
 from safetensors.torch import save_file
 from torch.utils.data import SequentialSampler
 from transformers import TrainingArguments
 
 import merc_hf
-from merc_hf.calibration import CMERC
+from merc_hf.calibration import CMERC, RPCL
 from merc_hf.models.m3net.configuration_m3net import M3NetConfig
 from merc_hf.models.m3net.modeling_m3net import M3NetModel
+from merc_hf.models.pair_scorer import PairScorerConfig, PairScorerModel
 from merc_hf.training import MercTrainer
 
 
@@ -41,14 +43,38 @@ def main(out_dir: str, per_device_batch: int, method: str) -> None:
         ddp_find_unused_parameters=False, report_to="none",
         save_strategy="no", remove_unused_columns=False, disable_tqdm=True, dataloader_pin_memory=False, seed=0,
     )  # fmt: skip
+    model = M3NetModel(config)
     calibration = CMERC(curriculum_ratio=None) if method == "cmerc" else None
-    trainer = SequentialTrainer(
-        model=M3NetModel(config), args=args, train_dataset=data, calibration=calibration
-    )
+    if method == "rpcl":
+        data, model, calibration = pair_data(), pair_model(), RPCL()
+    trainer = SequentialTrainer(model=model, args=args, train_dataset=data, calibration=calibration)
     trainer.train()
     rank = int(os.environ.get("RANK", 0))
     state = {k: v.contiguous() for k, v in trainer.model.state_dict().items()}
     save_file(state, os.path.join(out_dir, f"weights-rank{rank}.safetensors"))
+
+
+def pair_data() -> Dataset:
+    """40 random emotion–cause conversations of 6 utterances with 1–2 gold pairs (cause <= emotion)."""
+    generator = torch.Generator().manual_seed(4)
+    rows = []
+    for n in range(40):
+        emotion = int(torch.randint(1, 6, (1,), generator=generator))
+        causes = sorted({int(torch.randint(0, emotion + 1, (1,), generator=generator)) for _ in range(2)})
+        rows.append({
+            "conversation_id": str(n), "speakers": [0, 1, 0, 1, 2, 0],
+            "emotions": torch.randint(0, 7, (6,), generator=generator).tolist(),
+            "pairs": [[emotion, c] for c in causes], "text": torch.randn(6, 10, generator=generator).tolist(),
+        })  # fmt: skip
+    return Dataset.from_list(rows)
+
+
+def pair_model() -> PairScorerModel:
+    torch.manual_seed(0)
+    config = PairScorerConfig(
+        text_dim=10, audio_dim=None, visual_dim=None, hidden_size=12, n_speakers=3, dropout=0.0
+    )
+    return PairScorerModel(config)
 
 
 if __name__ == "__main__":

@@ -45,9 +45,10 @@ def test_ddp_matches_single_process(tmp_path):
             torch.testing.assert_close(weights[name], value, atol=2e-5, rtol=1e-4, msg=name)
 
 
-@pytest.mark.parametrize("method", ["cmerc"])
-def test_ddp_with_cmerc_views_keeps_ranks_in_sync(tmp_path, method):
-    """The no-grad view pass and the extra terms run under DDP with find_unused_parameters=False."""
+@pytest.mark.parametrize("method", ["cmerc", "rpcl"])
+def test_ddp_with_calibration_keeps_ranks_in_sync(tmp_path, method):
+    """CMERC's no-grad view pass and RPCL's second (corrupted) forward with gradients run under DDP with
+    find_unused_parameters=False, and the ranks stay identical."""
     _torchrun(tmp_path, method)
     rank0 = load_file(tmp_path / "weights-rank0.safetensors")
     rank1 = load_file(tmp_path / "weights-rank1.safetensors")
