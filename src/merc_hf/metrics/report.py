@@ -134,3 +134,27 @@ def pair_extraction_report(
             emotion_names=emotion_names,
         )
     return _jsonable(report)
+
+
+def pair_report_table(report: Mapping[str, Any]) -> str:
+    """A markdown table of the headline numbers of a :func:`pair_extraction_report`."""
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value * 100:.2f}%"
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    pairs, diagnostics = report["pairs"], report["diagnostics"]
+    rows = [
+        ("Pair-F1", pct(pairs["f1"])),
+        ("Pair precision", pct(pairs["precision"])),
+        ("Pair recall", pct(pairs["recall"])),
+        ("Pair-AUPRC", pct(report["pair_auprc"])),
+        ("SemEval weighted Pair-F1", pct(report.get("semeval", {}).get("weighted_f1"))),
+        ("decision threshold", num(report["threshold"])),
+        ("gold − hard-negative gap", num(diagnostics["gold_negative_gap"])),
+        ("margin-violation severity", num(diagnostics["margin_violation_severity"])),
+        ("candidate recall (ceiling)", pct(diagnostics["candidate_recall"])),
+    ]
+    return "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
