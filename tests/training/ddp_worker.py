@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -50,6 +51,10 @@ def main(out_dir: str, per_device_batch: int, method: str) -> None:
     trainer = SequentialTrainer(model=model, args=args, train_dataset=data, calibration=calibration)
     trainer.train()
     rank = int(os.environ.get("RANK", 0))
+    if method == "rpcl":  # evaluation gathers (B, T, T) pair matrices across ranks
+        metrics = trainer.evaluate(eval_dataset=data)
+        with open(os.path.join(out_dir, f"eval-rank{rank}.json"), "w") as fh:
+            json.dump({**metrics, "n": len(data)}, fh)
     state = {k: v.contiguous() for k, v in trainer.model.state_dict().items()}
     save_file(state, os.path.join(out_dir, f"weights-rank{rank}.safetensors"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import TrainingArguments
+
+from merc_hf.training import MercTrainer
+
+from .ddp_worker import pair_data, pair_model
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -54,3 +60,17 @@ def test_ddp_with_calibration_keeps_ranks_in_sync(tmp_path, method):
     rank1 = load_file(tmp_path / "weights-rank1.safetensors")
     for name in rank0:
         torch.testing.assert_close(rank0[name], rank1[name], msg=name)
+    if method == "rpcl":
+        evals = [json.loads((tmp_path / f"eval-rank{r}.json").read_text()) for r in (0, 1)]
+        assert evals[0]["eval_pair_f1"] == evals[1]["eval_pair_f1"] and evals[0]["eval_pair_f1"] > 0
+        # the gathered evaluation scores the whole split: same value as one process on the same weights
+        model = pair_model()
+        model.load_state_dict(rank0)
+        single = MercTrainer(
+            model=model,
+            args=TrainingArguments(
+                str(tmp_path / "single"), report_to="none", use_cpu=True, remove_unused_columns=False
+            ),
+        ).evaluate(eval_dataset=pair_data())
+        assert single["eval_pair_f1"] == pytest.approx(evals[0]["eval_pair_f1"], abs=1e-12)
+        assert single["eval_pair_auprc"] == pytest.approx(evals[0]["eval_pair_auprc"], abs=1e-12)

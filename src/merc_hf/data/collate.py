@@ -38,16 +38,27 @@ class DialogueCollator:
     Args:
         modalities: which feature columns to batch; default every modality found in the first row.
         label_key: the per-utterance class column (``labels`` for MERC datasets).
+        pad_to: pad every batch to this many utterances instead of the longest dialogue of the batch
+            (a longer dialogue is an error), so that batches have one shape.
     """
 
     modalities: Sequence[str] | None = None
     label_key: str = "labels"
+    pad_to: int | None = None
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if not rows:
             raise ValueError("cannot collate an empty list of dialogues")
         lengths = [len(row[self.label_key]) for row in rows]
         batch_size, max_len = len(rows), max(lengths)
+        if self.pad_to is not None:
+            if max_len > self.pad_to:
+                row = rows[lengths.index(max_len)]
+                name = row.get("conversation_id", row.get("dialogue_id"))
+                raise ValueError(
+                    f"dialogue {name!r} has {max_len} utterances, more than pad_to={self.pad_to}"
+                )
+            max_len = self.pad_to
         mask = torch.zeros(batch_size, max_len, dtype=torch.bool)
         speakers = torch.zeros(batch_size, max_len, dtype=torch.long)
         labels = torch.full((batch_size, max_len), IGNORE_INDEX, dtype=torch.long)

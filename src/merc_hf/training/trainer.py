@@ -40,26 +40,26 @@ class MercTrainer(Trainer):
         Everything else is passed to ``transformers.Trainer``. The data collator and ``compute_metrics``
         default to the model's task: :class:`~merc_hf.data.DialogueCollator` and :func:`emotion_metrics`
         for emotion recognition; for pair extraction (models with ``merc_task = "pairs"``),
-        :class:`~merc_hf.data.PairCollator` and :func:`pair_metrics`, with ``eval_do_concat_batches``
-        turned off (pair matrices of batches with different dialogue lengths cannot be concatenated).
+        :class:`~merc_hf.data.PairCollator` and :func:`pair_metrics`, with evaluation batches padded to
+        ``config.max_utterances`` so that pair matrices of all batches and ranks have one shape (the
+        ``Trainer`` concatenates and gathers evaluation outputs along the batch dimension only).
     """
 
     loss_is_scaled_for_ga = False
 
     def __init__(self, *args: Any, calibration: Any = None, **kwargs: Any) -> None:
         model = kwargs.get("model", args[0] if args else None)
-        pairs = getattr(model, "merc_task", "emotion") == "pairs"
-        if pairs:
+        self._eval_collator = None
+        if getattr(model, "merc_task", "emotion") == "pairs":
             kwargs.setdefault("data_collator", PairCollator())
             kwargs.setdefault("compute_metrics", pair_metrics)
             kwargs.setdefault("preprocess_logits_for_metrics", _pair_scores)
+            self._eval_collator = PairCollator(pad_to=model.config.max_utterances)
         else:
             kwargs.setdefault("data_collator", DialogueCollator())
             kwargs.setdefault("compute_metrics", emotion_metrics)
             kwargs.setdefault("preprocess_logits_for_metrics", _logits_only)
         super().__init__(*args, **kwargs)
-        if pairs:
-            self.args.eval_do_concat_batches = False
         self.calibration = calibration
         self._loss_parts: dict[str, list[float]] = defaultdict(list)
         self.curriculum: CurriculumSampler | None = None
@@ -89,6 +89,15 @@ class MercTrainer(Trainer):
             logs.update({f"loss_{k}": round(float(np.mean(v)), 6) for k, v in self._loss_parts.items()})
             self._loss_parts.clear()
         super().log(logs, *args, **kwargs)
+
+    def _get_dataloader(self, *args: Any, is_training: bool = False, **kwargs: Any):
+        if self._eval_collator is None or is_training:
+            return super()._get_dataloader(*args, is_training=is_training, **kwargs)
+        train_collator, self.data_collator = self.data_collator, self._eval_collator
+        try:
+            return super()._get_dataloader(*args, is_training=is_training, **kwargs)
+        finally:
+            self.data_collator = train_collator
 
     def _get_train_sampler(self, train_dataset=None):
         if self.curriculum is not None:
@@ -190,17 +199,16 @@ def _pair_scores(outputs: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]
 
 def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
     """Best-threshold Pair-F1 (and that threshold) and Pair-AUPRC of an evaluation split, from the
-    per-batch outputs of :func:`_pair_scores` (``eval_do_concat_batches=False``)."""
+    outputs of :func:`_pair_scores`."""
     from ..metrics import best_pair_threshold, pair_auprc
 
+    probs = prediction.predictions[0]
+    pair_labels = prediction.label_ids[-1]
     scores, gold = {}, {}
-    for (probs, _), labels in zip(prediction.predictions, prediction.label_ids):
-        pair_labels = labels[-1]
-        for n in range(probs.shape[0]):
-            key = len(scores)
-            rows, cols = np.nonzero(probs[n] >= 0)
-            scores[key] = {(int(i), int(j)): float(probs[n, i, j]) for i, j in zip(rows, cols)}
-            gold[key] = [(int(i), int(j)) for i, j in zip(*np.nonzero(pair_labels[n] == 1))]
+    for n in range(probs.shape[0]):
+        rows, cols = np.nonzero(probs[n] >= 0)
+        scores[n] = {(int(i), int(j)): float(probs[n, i, j]) for i, j in zip(rows, cols)}
+        gold[n] = [(int(i), int(j)) for i, j in zip(*np.nonzero(pair_labels[n] == 1))]
     best = best_pair_threshold(scores, gold)
     return {
         "pair_f1": best["f1"],
