@@ -78,6 +78,8 @@ class DialogueCollator:
         batch["utterance_mask"] = mask
         batch["labels"] = labels
         batch["same_speaker"] = same_speaker_matrix(speakers, mask)
+        if "sample_index" in rows[0]:  # added by MercTrainer for methods with a per-sample history (CRL)
+            batch["sample_index"] = torch.tensor([int(row["sample_index"]) for row in rows])
         return batch
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import EvalPrediction
@@ -29,14 +30,21 @@ from ..calibration.views import removal_view_logits
 from ..data.collate import DialogueCollator, PairCollator
 from .curriculum import CurriculumSampler
 
+CALIBRATION_STATE = "calibration_state.safetensors"
+
 
 class MercTrainer(Trainer):
     """Trainer for merc_hf emotion-recognition backbones, with an optional calibration method.
 
     Args:
         calibration: an object with ``training_loss(model, inputs, outputs) -> (loss, parts)`` (e.g.
-            :class:`~merc_hf.calibration.CMERC`), or ``None`` for the plain backbone. When it has a
-            ``curriculum_ratio``, training uses a :class:`CurriculumSampler`.
+            :class:`~merc_hf.calibration.CMERC`), or ``None`` for the plain backbone. Optional hooks, each
+            used when the method has the attribute: ``curriculum_ratio`` (a :class:`CurriculumSampler`),
+            ``needs_sample_index`` (a ``sample_index`` column is added to the training set and batched;
+            the model never sees it), ``sam_rho`` (sharpness-aware steps, :meth:`training_step`),
+            ``swa_start`` (weight averaging over the late epochs, applied when training ends) and
+            ``state_dict``/``load_state_dict`` (saved in every checkpoint as
+            ``calibration_state.safetensors`` and restored on resume).
         Everything else is passed to ``transformers.Trainer``. The data collator and ``compute_metrics``
         default to the model's task: :class:`~merc_hf.data.DialogueCollator` and :func:`emotion_metrics`
         for emotion recognition; for pair extraction (models with ``merc_task = "pairs"``),
@@ -59,6 +67,9 @@ class MercTrainer(Trainer):
             kwargs.setdefault("data_collator", DialogueCollator())
             kwargs.setdefault("compute_metrics", emotion_metrics)
             kwargs.setdefault("preprocess_logits_for_metrics", _logits_only)
+        if getattr(calibration, "needs_sample_index", False) and kwargs.get("train_dataset") is not None:
+            train = kwargs["train_dataset"]
+            kwargs["train_dataset"] = train.add_column("sample_index", list(range(len(train))))
         super().__init__(*args, **kwargs)
         self.calibration = calibration
         self._loss_parts: dict[str, list[float]] = defaultdict(list)
@@ -73,9 +84,11 @@ class MercTrainer(Trainer):
                 seed=self.args.seed,
             )
             self.add_callback(_CurriculumCallback(self))
+        if getattr(calibration, "swa_start", None) is not None:
+            self.add_callback(_WeightAveragingCallback(self))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
+        outputs = model(**{k: v for k, v in inputs.items() if k != "sample_index"})
         loss = outputs.loss
         if model.training and self.calibration is not None:
             extra, parts = self.calibration.training_loss(model, inputs, outputs)
@@ -83,6 +96,35 @@ class MercTrainer(Trainer):
             for name, value in parts.items():
                 self._loss_parts[name].append(value)
         return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """A plain step, or a sharpness-aware one (SAM) when the calibration method has ``sam_rho > 0``:
+        the gradient is taken at ``w + ε`` with ``ε = ρ g/‖g‖`` from a first pass at ``w``, then applied
+        at ``w``. Gradients already accumulated by earlier micro-batches are kept aside meanwhile."""
+        rho = getattr(self.calibration, "sam_rho", 0.0)
+        if not rho:
+            return super().training_step(model, inputs, num_items_in_batch)
+        from ..calibration.fmfp import sam_perturbation
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        accumulated = [p.grad for p in params]
+        for p in params:
+            p.grad = None
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        epsilon = sam_perturbation([p.grad for p in params], rho)
+        with torch.no_grad():
+            for p, e in zip(params, epsilon):
+                if e is not None:
+                    p.add_(e)
+                p.grad = None
+        super().training_step(model, inputs, num_items_in_batch)
+        with torch.no_grad():
+            for p, e, previous in zip(params, epsilon, accumulated):
+                if e is not None:
+                    p.sub_(e)
+                if previous is not None:
+                    p.grad = previous if p.grad is None else p.grad + previous
+        return loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs and self._loss_parts:
@@ -106,19 +148,27 @@ class MercTrainer(Trainer):
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        if self.curriculum is not None and self.curriculum.difficulties is not None and self.args.should_save:
-            folder = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+        if not self.args.should_save:
+            return
+        folder = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+        if self.curriculum is not None and self.curriculum.difficulties is not None:
             self.curriculum.save(folder)
+        if hasattr(self.calibration, "state_dict"):
+            state = {k: v.contiguous() for k, v in self.calibration.state_dict().items()}
+            save_file(state, os.path.join(folder, CALIBRATION_STATE))
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
-        if self.curriculum is not None and resume_from_checkpoint:
-            folder = resume_from_checkpoint
-            if folder is True:
-                from transformers.trainer_utils import get_last_checkpoint
+        folder = resume_from_checkpoint
+        if folder is True:
+            from transformers.trainer_utils import get_last_checkpoint
 
-                folder = get_last_checkpoint(self.args.output_dir)
-            if folder:
+            folder = get_last_checkpoint(self.args.output_dir)
+        if folder:
+            if self.curriculum is not None:
                 self.curriculum.load(folder)
+            state_file = os.path.join(folder, CALIBRATION_STATE)
+            if hasattr(self.calibration, "load_state_dict") and os.path.isfile(state_file):
+                self.calibration.load_state_dict(load_file(state_file))
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     @torch.no_grad()
@@ -159,6 +209,24 @@ class _CurriculumCallback(TrainerCallback):
         sampler = self.trainer.curriculum
         if sampler.difficulties is None and round(state.epoch or 0) >= sampler.warmup_epochs:
             sampler.set_difficulties(self.trainer.measure_difficulties())
+        return control
+
+
+class _WeightAveragingCallback(TrainerCallback):
+    """SWA: averages the weights at the end of each epoch from ``swa_start`` (a fraction of the epochs) on,
+    and puts the average into the model when training ends (after the best checkpoint was loaded)."""
+
+    def __init__(self, trainer: MercTrainer) -> None:
+        self.trainer = trainer
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        method = self.trainer.calibration
+        if round(state.epoch or 0) > method.swa_start * args.num_train_epochs:
+            method.update_average(self.trainer.model)
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trainer.calibration.apply_average(self.trainer.model)
         return control
 
 
