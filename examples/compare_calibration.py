@@ -11,8 +11,8 @@ weighted F1, ECE, MCE, AUROC, CEL, uncertain-sample rates, seconds per epoch).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,12 +50,9 @@ SETTINGS = {
 METHODS = ("none", "cmerc")
 
 
-def _train_module():
-    spec = importlib.util.spec_from_file_location("merc_train_example", ROOT / "examples" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def train(argv: list[str]) -> None:
+    """One ``examples/train.py`` run in its own process (isolated memory, the code as it is on disk now)."""
+    subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), *argv], check=True)
 
 
 def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> dict:
@@ -71,7 +68,7 @@ def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> 
         argv += ["--calibration_options", json.dumps(cmerc)]
     if setting != "iemocap-like":
         argv += ["--class_weighted", "false"]
-    _train_module().main(argv)
+    train(argv)
     summary = json.loads((out / "metrics.json").read_text())
     test = summary["test"]
     return {

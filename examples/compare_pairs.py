@@ -17,8 +17,8 @@ weighted Pair-F1, the gold − hard-negative gap and the margin-violation severi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,12 +46,9 @@ COLUMNS = {
 }
 
 
-def _train_module():
-    spec = importlib.util.spec_from_file_location("merc_train_example", ROOT / "examples" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def train(argv: list[str]) -> None:
+    """One ``examples/train.py`` run in its own process (isolated memory, the code as it is on disk now)."""
+    subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), *argv], check=True)
 
 
 def mecad_series_split(source: Path, target: Path, seed: int = 0) -> Path:
@@ -90,7 +87,7 @@ def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> 
     ]  # fmt: skip
     if rpcl:
         argv += ["--calibration_options", json.dumps(rpcl)]
-    _train_module().main(argv)
+    train(argv)
     summary = json.loads((out / "metrics.json").read_text())
     test = summary["test"]
     return {
