@@ -89,3 +89,16 @@ def test_cmerc_validates_its_arguments():
     with pytest.raises(ValueError, match="curriculum_ratio"):
         CMERC(curriculum_ratio=0)
     assert CMERC().to_dict()["removals"] == ["A", "V", "T", "X", "O"]
+
+
+def test_contrastive_losses_for_several_label_sets_equal_separate_calls():
+    """The shared-similarity computation for K labelings equals K separate losses."""
+    from merc_hf.calibration.cmerc import supervised_contrastive_losses
+
+    generator = torch.Generator().manual_seed(5)
+    features = torch.randn(30, 8, generator=generator, requires_grad=True)
+    label_sets = torch.randint(0, 3, (4, 30), generator=generator)
+    together = supervised_contrastive_losses(features, label_sets, temperature=0.1)
+    separate = torch.stack([supervised_contrastive_loss(features, labels, 0.1) for labels in label_sets])
+    torch.testing.assert_close(together, separate)
+    assert together.shape == (4,) and together.requires_grad

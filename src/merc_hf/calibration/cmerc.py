@@ -85,10 +85,11 @@ def removal_pseudo_labels(
     return ((full_right & ~view_right) | (full_right & view_right & higher)).long()
 
 
-def supervised_contrastive_loss(
-    features: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07, eps: float = 1e-7
+def supervised_contrastive_losses(
+    features: torch.Tensor, label_sets: torch.Tensor, temperature: float = 0.07, eps: float = 1e-7
 ) -> torch.Tensor:
-    """Class-balanced supervised contrastive loss over ``N`` samples (CMERC Eqs. 5–7).
+    """Class-balanced supervised contrastive loss over ``N`` samples (CMERC Eqs. 5–7), for ``K`` labelings
+    of the same features at once.
 
     With z the L2-normalised features and s_ij = z_i·z_j / τ, for every anchor i (self excluded)::
 
@@ -96,22 +97,43 @@ def supervised_contrastive_loss(
         L = −(1/N) Σ_i w_i log(pos_i / (pos_i + neg_i)),   w_i = N / #{j : y_j = y_i}
 
     The inverse-frequency weight w and the ε in the positive mask follow the reference code
-    (``HITSZ-HLT/CMERC: clloss.py``). Returns 0 for fewer than two samples.
+    (``HITSZ-HLT/CMERC: clloss.py``). Since ``pos_i + neg_i = (1 + ε) Σ_{j≠i} e^{s_ij}`` does not depend on
+    the labels, the similarity matrix is computed once for all ``K`` label sets (CMERC uses one per
+    removal view) and only ``Σ_{j≠i} 1[y_j = y_i] e^{s_ij}`` is computed per set.
+
+    Args:
+        features: ``(N, H)``.
+        label_sets: ``(K, N)`` non-negative integer labels.
+
+    Returns:
+        ``(K,)`` losses; zeros for fewer than two samples.
     """
     n = features.shape[0]
     if n < 2:
-        return features.sum() * 0.0
+        return features.sum() * 0.0 + features.new_zeros(label_sets.shape[0])
     z = F.normalize(features.float(), dim=-1)
     sim = z @ z.T / temperature
     off_diagonal = ~torch.eye(n, dtype=torch.bool, device=features.device)
     sim = sim - sim.masked_fill(~off_diagonal, float("-inf")).amax(dim=1, keepdim=True).detach()
     exp_sim = sim.exp() * off_diagonal
-    same = (labels[:, None] == labels[None, :]) & off_diagonal
-    pos = ((same.float() + eps) * exp_sim).sum(dim=1)
-    neg = ((~same & off_diagonal).float() * exp_sim).sum(dim=1)
-    counts = torch.bincount(labels, minlength=int(labels.max()) + 1).float()
-    weights = n / counts[labels]
-    return -(weights * torch.log(pos / (pos + neg))).mean()
+    total = exp_sim.sum(dim=1)  # Σ_{j≠i} e^{s_ij}
+    n_classes = int(label_sets.max()) + 1
+    losses = []
+    for labels in label_sets:
+        one_hot = F.one_hot(labels, n_classes).to(exp_sim.dtype)
+        same = (exp_sim @ one_hot).gather(1, labels[:, None]).squeeze(1)  # Σ_{j≠i, y_j = y_i} e^{s_ij}
+        pos = same + eps * total
+        counts = one_hot.sum(dim=0)
+        weights = n / counts[labels]
+        losses.append(-(weights * torch.log(pos / ((1.0 + eps) * total))).mean())
+    return torch.stack(losses)
+
+
+def supervised_contrastive_loss(
+    features: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07, eps: float = 1e-7
+) -> torch.Tensor:
+    """:func:`supervised_contrastive_losses` for one labeling ``(N,)``; a scalar."""
+    return supervised_contrastive_losses(features, labels[None], temperature, eps)[0]
 
 
 def confidence_constraint(
@@ -177,21 +199,23 @@ class CMERC:
         feats = outputs.utterance_repr[valid]
         full_logits = outputs.logits
         parts: dict[str, torch.Tensor] = {}
-        for group, members, gamma in (
-            ("scl_m", MODAL_REMOVALS, self.gamma_m),
-            ("scl_c", CONTEXT_REMOVALS, self.gamma_c),
-        ):
-            terms = [
-                supervised_contrastive_loss(
-                    feats,
-                    removal_pseudo_labels(full_logits.detach(), views[r], labels)[valid],
-                    self.temperature,
-                )
-                for r in members
-                if r in views
-            ]
-            if terms and gamma > 0:
-                parts[group] = gamma * torch.stack(terms).sum()
+        groups = [
+            (name, [r for r in members if r in views], gamma)
+            for name, members, gamma in (
+                ("scl_m", MODAL_REMOVALS, self.gamma_m),
+                ("scl_c", CONTEXT_REMOVALS, self.gamma_c),
+            )
+            if gamma > 0
+        ]
+        used = [r for _, members, _ in groups for r in members]
+        if used:
+            label_sets = torch.stack(
+                [removal_pseudo_labels(full_logits.detach(), views[r], labels)[valid] for r in used]
+            )
+            losses = dict(zip(used, supervised_contrastive_losses(feats, label_sets, self.temperature)))
+            for name, members, gamma in groups:
+                if members:
+                    parts[name] = gamma * torch.stack([losses[r] for r in members]).sum()
         if self.gamma_s > 0 and views:
             parts["constraint"] = self.gamma_s * confidence_constraint(full_logits, views, labels)
         total = sum(parts.values(), full_logits.new_zeros(()))
