@@ -10,20 +10,26 @@ from .cmerc import (
     removal_pseudo_labels,
     supervised_contrastive_loss,
 )
+from .cml import CML, cml_penalty
+from .posthoc import TemperatureScaling, fit_temperature
 from .rpcl import RPCL, ccps_loss, cdmr_loss, corruption_mask, protected_utterances
 from .views import REMOVALS, applicable_removals, removal_view_logits, stack_views
 
 __all__ = [
     "CMERC",
+    "CML",
     "REMOVALS",
     "RPCL",
+    "TemperatureScaling",
     "applicable_removals",
     "ccps_loss",
     "cdmr_loss",
+    "cml_penalty",
     "confidence_boosts",
     "confidence_constraint",
     "conversation_difficulty",
     "corruption_mask",
+    "fit_temperature",
     "protected_utterances",
     "removal_pseudo_labels",
     "removal_view_logits",

@@ -13,6 +13,7 @@ import importlib
 ARCHITECTURES: list[tuple[str, str, str]] = [
     ("m3net", "M3NetConfig", "M3NetModel"),
     ("pair_scorer", "PairScorerConfig", "PairScorerModel"),
+    ("ensemble", "MercEnsembleConfig", "MercEnsembleModel"),
 ]
 
 

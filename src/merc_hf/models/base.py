@@ -4,7 +4,7 @@ A backbone reads one padded batch of dialogues and returns, per utterance, emoti
 pre-classifier utterance representation. Everything that is not specific to one architecture lives here:
 
 * :class:`MercConfig`: config fields every backbone has (input dims per modality, speakers, dropout,
-  loss, modality removal, labels).
+  loss, modality removal, labels, calibration record and post-hoc temperature).
 * :class:`EmotionRecognitionOutput`: what ``forward`` returns.
 * :class:`MercPreTrainedModel`: the ``forward`` of all backbones. It validates the batch, zeroes padding,
   applies the modality removal of ``modality_mask`` to the raw input features, resolves ``context_mask``,
@@ -54,6 +54,7 @@ Fractional values interpolate: ``m * x + (1 - m) * replacement``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -100,6 +101,12 @@ class MercConfig(PretrainedConfig):
         calibration: the calibration method the checkpoint was trained or fitted with (name and
             hyper-parameters, e.g. ``{"name": "cmerc", "gamma_m": 0.05, ...}``), recorded for model cards
             and reproducibility; ``None`` for a plain backbone. The architecture does not depend on it.
+        logit_temperature: T > 0 (finite) dividing the backbone's emotion logits in
+            :meth:`MercPreTrainedModel.forward`, before the loss: ``1.0`` for an unscaled model, the fitted
+            value after post-hoc temperature scaling (Guo et al., ICML 2017;
+            :class:`merc_hf.calibration.TemperatureScaling`), so that a saved checkpoint reloads with
+            calibrated probabilities and reports the calibrated NLL as its loss. Models with their own
+            ``forward`` (the pair scorer) do not apply it.
         id2label / label2id / num_labels: the label map (pass both maps). Defaults to IEMOCAP 6-way
             ``{hap, sad, neu, ang, exc, fru}``.
     """
@@ -118,6 +125,7 @@ class MercConfig(PretrainedConfig):
         focal_gamma: float = 2.0,
         modality_removal: str = "mean",
         calibration: dict | None = None,
+        logit_temperature: float = 1.0,
         **kwargs,
     ) -> None:
         self.text_dim = text_dim
@@ -130,6 +138,7 @@ class MercConfig(PretrainedConfig):
         self.focal_gamma = float(focal_gamma)
         self.modality_removal = modality_removal
         self.calibration = None if calibration is None else dict(calibration)
+        self.logit_temperature = validate_temperature(logit_temperature, "logit_temperature")
         if "id2label" not in kwargs and "num_labels" not in kwargs:
             kwargs["id2label"] = dict(IEMOCAP_ID2LABEL)
         if kwargs.get("id2label") is not None and kwargs.get("label2id") is None:
@@ -168,6 +177,16 @@ class MercConfig(PretrainedConfig):
                 )
             if any(not math.isfinite(w) or w < 0 for w in self.class_weights):
                 raise ValueError(f"class_weights must be finite and >= 0, got {self.class_weights}")
+
+
+def validate_temperature(temperature: float, name: str = "temperature") -> float:
+    """``temperature`` as a float after checking that it is a finite number > 0 (ValueError otherwise)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise ValueError(f"{name} must be a finite number > 0, got {temperature!r}")
+    value = float(temperature)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {temperature!r}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -579,6 +598,9 @@ class MercPreTrainedModel(PreTrainedModel):
             context_mask: ``(B, T, T)`` bool, ``[b, i, j]`` = utterance j may inform utterance i
                 (``None``: full context).
             return_dict: return a tuple instead of :class:`EmotionRecognitionOutput` when False.
+
+        The logits are the backbone's divided by ``config.logit_temperature`` (1 unless the checkpoint was
+        temperature-scaled), and the loss is computed on these scaled logits.
         """
         del same_speaker  # part of the batch contract; context views are built by the caller
         inputs = self.prepare_inputs(
@@ -587,6 +609,8 @@ class MercPreTrainedModel(PreTrainedModel):
         if speakers is None and self._needs_speakers():
             raise ValueError(f"{type(self).__name__} uses speaker information: pass speakers")
         utterance_repr, logits = self._encode(inputs)
+        if self.config.logit_temperature != 1.0:
+            logits = logits / self.config.logit_temperature
         utterance_repr = utterance_repr.masked_fill(~inputs.utterance_mask[..., None], 0.0)
         loss = None
         if labels is not None:
