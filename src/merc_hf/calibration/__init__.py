@@ -11,6 +11,8 @@ from .cmerc import (
     supervised_contrastive_loss,
 )
 from .cml import CML, cml_penalty
+from .crl import CRL, correctness_ranking_loss
+from .fmfp import FMFP, sam_perturbation
 from .posthoc import TemperatureScaling, fit_temperature
 from .rpcl import RPCL, ccps_loss, cdmr_loss, corruption_mask, protected_utterances
 from .views import REMOVALS, applicable_removals, removal_view_logits, stack_views
@@ -18,6 +20,8 @@ from .views import REMOVALS, applicable_removals, removal_view_logits, stack_vie
 __all__ = [
     "CMERC",
     "CML",
+    "CRL",
+    "FMFP",
     "REMOVALS",
     "RPCL",
     "TemperatureScaling",
@@ -28,11 +32,13 @@ __all__ = [
     "confidence_boosts",
     "confidence_constraint",
     "conversation_difficulty",
+    "correctness_ranking_loss",
     "corruption_mask",
     "fit_temperature",
     "protected_utterances",
     "removal_pseudo_labels",
     "removal_view_logits",
+    "sam_perturbation",
     "stack_views",
     "supervised_contrastive_loss",
 ]
