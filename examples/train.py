@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ import torch
 from transformers import AutoConfig, AutoModel, HfArgumentParser, TrainingArguments
 
 import merc_hf
-from merc_hf.calibration import CMERC, REMOVALS, RPCL
+from merc_hf.calibration import CMERC, CML, CRL, FMFP, REMOVALS, RPCL, TemperatureScaling
 from merc_hf.hub import build_model_card, load_hub_config
 from merc_hf.inference import predict_dataset, predict_pairs
 from merc_hf.metrics import (
@@ -38,13 +38,24 @@ from merc_hf.metrics import (
     reliability_report,
 )
 from merc_hf.models.base import inverse_frequency_class_weights
+from merc_hf.models.ensemble import MercEnsembleModel
 from merc_hf.training import MercTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HUB_CONFIG = ROOT / "hub_configs" / "m3net-cmerc-synthetic.json"
 logger = logging.getLogger("merc_hf.train")
 PAIR_DATASETS = ("ecf", "mecad", "mec4")
-CALIBRATIONS = {"cmerc": CMERC, "rpcl": RPCL, "none": None}
+CALIBRATIONS = {
+    "none": None,
+    "cmerc": CMERC,
+    "rpcl": RPCL,
+    "crl": CRL,
+    "fmfp": FMFP,
+    "cml": CML,
+    "temperature_scaling": TemperatureScaling,
+    "ensemble": None,
+}
+POST_HOC = ("temperature_scaling",)  # fitted on the validation split after training
 
 
 @dataclass
@@ -59,7 +70,12 @@ class ExperimentArguments:
     )
     text_encoder: str | None = field(default=None, metadata={"help": "local encoder for transcripts"})
     model_options: str | None = field(default=None, metadata={"help": "JSON overrides of the model config"})
-    calibration: str | None = field(default=None, metadata={"help": "'cmerc', 'rpcl' or 'none'"})
+    calibration: str | None = field(
+        default=None,
+        metadata={
+            "help": "none, cmerc, crl, fmfp, cml, temperature_scaling, ensemble (emotions); rpcl (pairs)"
+        },
+    )
     calibration_options: str | None = field(
         default=None, metadata={"help": "JSON overrides, e.g. '{\"gamma_s\": 0.01}'"}
     )
@@ -138,37 +154,64 @@ def main(argv: list[str] | None = None) -> dict:
     n_speakers = 1 + max(
         max(row["speakers"]) for split in dsd.values() for row in split.select_columns(["speakers"]).to_list()
     )
-    calibration_section = _merged(hub["calibration"], exp.calibration_options)
-    method = exp.calibration or calibration_section.pop("name", "none")
+    method = exp.calibration or hub["calibration"].get("name", "none")
+    # the hub config's hyper-parameters belong to its own method; another --calibration starts from defaults
+    hub_section = hub["calibration"] if hub["calibration"].get("name", "none") == method else {}
+    calibration_section = _merged(hub_section, exp.calibration_options)
     calibration_section.pop("name", None)
     if method not in CALIBRATIONS:
         raise SystemExit(f"--calibration must be one of {sorted(CALIBRATIONS)}, got {method!r}")
-    calibration = CALIBRATIONS[method](**calibration_section) if CALIBRATIONS[method] else None
+    if pairs and method in ("ensemble", "temperature_scaling", "crl", "fmfp", "cml", "cmerc"):
+        raise SystemExit(
+            f"--calibration {method} is for emotion recognition; pair scorers take 'rpcl' or 'none'"
+        )
+    n_members = calibration_section.pop("n_members", 5) if method == "ensemble" else 1
+    method_class = CALIBRATIONS[method]
+    calibration = method_class(**calibration_section) if method_class else None
+    trained_with = None if method in POST_HOC else calibration
 
     config = AutoConfig.for_model(
         model_type,
         **{**dims, "n_speakers": max(n_speakers, model_section.pop("n_speakers", 1)), **model_section},
         id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)},
-        calibration=calibration.to_dict() if calibration else None,
-    )
-    torch.manual_seed(args.seed)
-    model = AutoModel.from_config(config)
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info(
-        f"{exp.model_name}: {model_type} ({n_params / 1e6:.2f}M parameters), calibration={method}, "
-        f"data={dataset_name} {dict((s, d.num_rows) for s, d in dsd.items())}"
+        calibration=trained_with.to_dict() if trained_with else None,
     )
 
-    trainer = MercTrainer(
-        model=model,
-        args=args,
-        train_dataset=dsd["train"],
-        eval_dataset=dsd["validation"],
-        calibration=calibration,
-    )
+    def train_one(run_args: TrainingArguments) -> tuple[MercTrainer, float]:
+        torch.manual_seed(run_args.seed)
+        model = AutoModel.from_config(config)
+        n_params = sum(p.numel() for p in model.parameters())
+        logger.info(
+            f"{exp.model_name}: {model_type} ({n_params / 1e6:.2f}M parameters), calibration={method}, "
+            f"seed={run_args.seed}, data={dataset_name} {dict((s, d.num_rows) for s, d in dsd.items())}"
+        )
+        trainer = MercTrainer(
+            model=model,
+            args=run_args,
+            train_dataset=dsd["train"],
+            eval_dataset=dsd["validation"],
+            calibration=trained_with,
+        )
+        output = trainer.train(resume_from_checkpoint=run_args.resume_from_checkpoint)
+        return trainer, output.training_loss
+
     start = time.perf_counter()
-    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    if method == "ensemble":
+        # independently seeded members, each selected on validation, averaged into one checkpoint
+        seeds = [args.seed + k for k in range(n_members)]
+        members, losses = [], []
+        for k, seed in enumerate(seeds):
+            member, loss = train_one(replace(args, seed=seed, output_dir=f"{args.output_dir}/member{k}"))
+            members.append(member.model)
+            losses.append(loss)
+        ensemble = MercEnsembleModel.from_members(members, seeds=seeds)
+        trainer = MercTrainer(model=ensemble, args=args, eval_dataset=dsd["validation"])
+        train_loss = float(np.mean(losses))
+    else:
+        trainer, train_loss = train_one(args)
+        if method in POST_HOC:
+            calibration.fit(trainer.model, dsd["validation"], batch_size=args.per_device_eval_batch_size)
     train_seconds = time.perf_counter() - start
     validation = trainer.evaluate()
 
@@ -194,10 +237,10 @@ def main(argv: list[str] | None = None) -> dict:
             "model_name": exp.model_name,
             "dataset": dataset_name,
             "dataset_options": options,
-            "calibration": config.calibration,
+            "calibration": trainer.model.config.calibration,
             "train_seconds": round(train_seconds, 1),
             "train_seconds_per_epoch": round(train_seconds / max(args.num_train_epochs, 1), 2),
-            "train_loss": train_output.training_loss,
+            "train_loss": train_loss,
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "validation": validation,
             "test": report,

@@ -7,11 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoModel
 
 import merc_hf
 from merc_hf.data import DialogueCollator
+from merc_hf.models.ensemble import MercEnsembleModel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +75,32 @@ def test_train_example_end_to_end(tmp_path):
         "MC",
     }
     assert (model_dir / "eval_test.json").is_file()
+
+
+@pytest.mark.parametrize("method", ["temperature_scaling", "ensemble", "crl", "fmfp", "cml"])
+def test_train_example_with_each_comparator(tmp_path, method):
+    """Every calibration comparator trains through examples/train.py; the post-hoc and ensemble
+    checkpoints reload with AutoModel and reproduce the reported test accuracy."""
+    report = load_example().main([
+        "--output_dir", str(tmp_path), "--num_train_epochs", "2", "--disable_tqdm", "true",
+        "--calibration", method, "--calibration_options", '{"n_members": 2}' if method == "ensemble" else "{}",
+        "--dataset_options", '{"preset": "meld-like", "n_dialogues": 30, "dims": {"text": 16, "audio": 8, "visual": 8}}',
+        "--model_options", '{"hidden_size": 16, "graph_hidden_size": 16, "num_L": 1, "num_K": 1}',
+    ])  # fmt: skip
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["calibration"]["name"] == method
+    model = AutoModel.from_pretrained(tmp_path / "model", dtype=torch.float32).eval()
+    assert model.config.calibration == metrics["calibration"]
+    if method == "temperature_scaling":
+        assert metrics["calibration"]["fitted_on"] == "validation"
+        assert model.config.logit_temperature == metrics["calibration"]["temperature"] != 1.0
+    if method == "ensemble":
+        assert isinstance(model, MercEnsembleModel) and len(model.members) == 2
+    test = merc_hf.load_dataset(
+        "synthetic", preset="meld-like", n_dialogues=30, seed=0, dims={"text": 16, "audio": 8, "visual": 8}
+    )["test"]
+    batch = DialogueCollator()([test[i] for i in range(len(test))])
+    with torch.no_grad():
+        probs = torch.softmax(model(**batch).logits, -1)[batch["utterance_mask"]]
+    accuracy = (probs.argmax(-1) == batch["labels"][batch["utterance_mask"]]).float().mean().item()
+    assert abs(accuracy - report["classification"]["accuracy"]) < 1e-6
