@@ -82,6 +82,25 @@ def test_reliability_diagram_without_matplotlib(tmp_path, monkeypatch, make_rand
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     probs, labels = make_random_probs(4, n=20)
     with pytest.raises(
-        ImportError, match=r"needs matplotlib, an optional dependency: pip install 'merc_hf\[plots\]'"
+        ImportError, match=r"need matplotlib, an optional dependency: pip install 'merc_hf\[plots\]'"
     ):
         plot_reliability_diagram(probs, labels, tmp_path / "x.png")
+
+
+def test_reliability_grid_from_saved_reports(tmp_path):
+    """One PNG with a panel per method, drawn from the JSON-round-tripped calibration sections."""
+    import json
+
+    from merc_hf.metrics import plot_reliability_grid, reliability_report
+
+    rng = np.random.default_rng(0)
+    panels = {}
+    for name in ("none", "cmerc", "ensemble"):
+        probs = rng.dirichlet(np.ones(4), size=200)
+        refs = rng.integers(0, 4, size=200)
+        report = json.loads(json.dumps(reliability_report(probs, refs, list("abcd"))))
+        panels[name] = report["calibration"]
+    path = plot_reliability_grid(panels, tmp_path / "grid.png", title="test", columns=2)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    with pytest.raises(ValueError, match="empty"):
+        plot_reliability_grid({}, tmp_path / "none.png")

@@ -24,7 +24,7 @@ from .pairs import (
     pair_f1,
     semeval_pair_f1,
 )
-from .plots import plot_reliability_diagram
+from .plots import plot_reliability_diagram, plot_reliability_grid
 from .report import pair_extraction_report, pair_report_table, reliability_report
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "pair_f1",
     "pair_report_table",
     "plot_reliability_diagram",
+    "plot_reliability_grid",
     "reliability_bins",
     "reliability_report",
     "semeval_pair_f1",
