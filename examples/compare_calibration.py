@@ -1,11 +1,16 @@
-"""Train the plain backbone and each calibration method on the same data and seeds; print a comparison table.
+"""Train the plain backbone and each calibration method on the same data and seeds; print a comparison table
+(CMERC's Table 5: temperature scaling, deep ensemble, CRL, FMFP, CML and CMERC against the plain M3Net).
 
-    python examples/compare_calibration.py                                  # all settings below, 3 seeds
+    python examples/compare_calibration.py                                  # all settings and methods, 3 seeds
     python examples/compare_calibration.py --settings iemocap-like --seeds 0 --epochs 2
+    python examples/compare_calibration.py --methods none cmerc temperature_scaling
 
-Every run goes through ``examples/train.py`` (validation-based selection, test evaluated once). Results:
-``--output_dir/results.json`` (one entry per run) and ``--output_dir/table.md`` (mean ± std over seeds of
-weighted F1, ECE, MCE, AUROC, CEL, uncertain-sample rates, seconds per epoch).
+Every run goes through ``examples/train.py`` (validation-based selection, test evaluated once; temperature
+scaling fitted on validation; the ensemble has 5 independently seeded members). Results:
+``--output_dir/results.json`` (one entry per run; the script resumes from it), ``--output_dir/table.md``
+(mean ± std over seeds of weighted F1, CEL, ECE, MCE, RMSCE, AUROC, AUPRC with errors as positives, the
+uncertain-sample rate M∪C and seconds per epoch) and ``reliability_<setting>.png`` (test reliability
+diagrams of all methods side by side, first seed).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ SETTINGS = {
         MELD_CMERC,
     ),
 }
-METHODS = ("none", "cmerc")
+METHODS = ("none", "temperature_scaling", "ensemble", "crl", "fmfp", "cml", "cmerc")
 
 
 def train(argv: list[str]) -> None:
@@ -55,22 +60,33 @@ def train(argv: list[str]) -> None:
     subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), *argv], check=True)
 
 
+def run_dir(output_dir: Path, setting: str, method: str, seed: int) -> Path:
+    return output_dir / setting / method / f"seed{seed}"
+
+
 def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> dict:
     flags, cmerc = SETTINGS[setting]
-    out = output_dir / setting / method / f"seed{seed}"
+    out = run_dir(output_dir, setting, method, seed)
+    hub_config = "m3net-cmerc-synthetic.json" if method == "cmerc" else "m3net-synthetic.json"
     argv = [
-        "--hub_config", str(ROOT / "hub_configs" / ("m3net-cmerc-synthetic.json" if method == "cmerc" else "m3net-synthetic.json")),
+        "--hub_config", str(ROOT / "hub_configs" / hub_config),
         *flags, "--calibration", method, "--seed", str(seed), "--num_train_epochs", str(epochs),
         "--output_dir", str(out), "--disable_tqdm", "true", "--save_total_limit", "1",
-        "--model_name", f"m3net{'-cmerc' if method == 'cmerc' else ''}-{setting}",
+        "--model_name", f"m3net{'' if method == 'none' else '-' + method}-{setting}",
     ]  # fmt: skip
     if method == "cmerc":
         argv += ["--calibration_options", json.dumps(cmerc)]
     if setting != "iemocap-like":
         argv += ["--class_weighted", "false"]
     train(argv)
+    return summarize(setting, method, seed, out)
+
+
+def summarize(setting: str, method: str, seed: int, out: Path) -> dict:
+    """The table's numbers (percentages, CEL raw) from one run's ``metrics.json``."""
     summary = json.loads((out / "metrics.json").read_text())
     test = summary["test"]
+    failure = test["failure_prediction"]
     return {
         "setting": setting,
         "method": method,
@@ -78,7 +94,9 @@ def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> 
         "weighted_f1": test["classification"]["weighted_f1"] * 100,
         "ece": test["calibration"]["ece"] * 100,
         "mce": test["calibration"]["mce"] * 100,
-        "auroc": (test["failure_prediction"]["auroc"] or float("nan")) * 100,
+        "rmsce": test["calibration"]["rmsce"] * 100,
+        "auroc": (failure["auroc"] or float("nan")) * 100,
+        "aupr_error": (failure["aupr_error"] or float("nan")) * 100,
         "cel": test["cmerc"]["cel"],
         "uncertain": test["cmerc"]["uncertain_sample_rates"],
         "seconds_per_epoch": summary["train_seconds_per_epoch"],
@@ -86,23 +104,58 @@ def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> 
     }
 
 
+COLUMNS = {
+    "weighted_f1": "W-F1 ↑",
+    "cel": "CEL ↓",
+    "ece": "ECE ↓",
+    "mce": "MCE ↓",
+    "rmsce": "RMSCE ↓",
+    "auroc": "AUROC ↑",
+    "aupr_error": "AUPRC (errors) ↑",
+    "uncertain_mc": "uncertain M∪C % ↓",
+    "seconds_per_epoch": "s/epoch",
+}
+
+
 def table(results: list[dict]) -> str:
-    columns = ["weighted_f1", "ece", "mce", "auroc", "cel", "seconds_per_epoch"]
-    header = "| setting | method | seeds | W-F1 ↑ | ECE ↓ | MCE ↓ | AUROC ↑ | CEL ↓ | uncertain M∪C % ↓ | s/epoch |"
-    lines = [header, "|" + "---|" * 10]
+    header = "| setting | method | seeds | " + " | ".join(COLUMNS.values()) + " |"
+    lines = [header, "|" + "---|" * (3 + len(COLUMNS))]
     keys = sorted(
-        {(r["setting"], r["method"]) for r in results}, key=lambda k: (list(SETTINGS).index(k[0]), k[1])
+        {(r["setting"], r["method"]) for r in results},
+        key=lambda k: (list(SETTINGS).index(k[0]), list(METHODS).index(k[1])),
     )
     for setting, method in keys:
         rows = [r for r in results if r["setting"] == setting and r["method"] == method]
         cells = []
-        for column in columns:
-            values = np.array([r[column] for r in rows], dtype=float)
-            cells.append(f"{values.mean():.2f} ± {values.std(ddof=1) if len(values) > 1 else 0:.2f}")
-        mc = np.array([r["uncertain"].get("MC", r["uncertain"].get("C", np.nan)) for r in rows], dtype=float)
-        cells.insert(5, f"{mc.mean():.1f} ± {mc.std(ddof=1) if len(mc) > 1 else 0:.1f}")
+        for column in COLUMNS:
+            if column == "uncertain_mc":
+                values = np.array([r["uncertain"].get("MC", r["uncertain"].get("C", np.nan)) for r in rows])
+            else:
+                values = np.array([r.get(column, np.nan) for r in rows], dtype=float)
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{values.mean():.2f} ± {spread:.2f}")
         lines.append(f"| {setting} | {method} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def reliability_figures(results: list[dict], output_dir: Path) -> list[Path]:
+    """One PNG per setting with the test reliability diagram of every method (first seed run)."""
+    from merc_hf.metrics import plot_reliability_grid
+
+    paths = []
+    for setting in dict.fromkeys(r["setting"] for r in results):
+        panels = {}
+        for method in METHODS:
+            runs = sorted(r["seed"] for r in results if r["setting"] == setting and r["method"] == method)
+            if runs:
+                metrics = run_dir(output_dir, setting, method, runs[0]) / "metrics.json"
+                if metrics.is_file():
+                    panels[method] = json.loads(metrics.read_text())["test"]["calibration"]
+        if panels:
+            paths.append(
+                plot_reliability_grid(panels, output_dir / f"reliability_{setting}.png", title=setting)
+            )
+    return paths
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -129,9 +182,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for r in results
         if r["setting"] in args.settings and r["method"] in args.methods and r["seed"] in args.seeds
     ]
+    # entries written by older versions of this script lack some columns: re-read their metrics.json
+    for i, r in enumerate(selected):
+        out = run_dir(args.output_dir, r["setting"], r["method"], r["seed"])
+        if "rmsce" not in r and (out / "metrics.json").is_file():
+            selected[i] = summarize(r["setting"], r["method"], r["seed"], out)
     text = table(selected)
     (args.output_dir / "table.md").write_text(text + "\n")
     print(text)
+    for path in reliability_figures(selected, args.output_dir):
+        print(f"wrote {path}")
     return selected
 
 
