@@ -93,8 +93,12 @@ def test_hub_configs_are_valid(path):
     if name != "none":
         method = {"cmerc": CMERC, "rpcl": RPCL}[name](**calibration)
         assert method.to_dict() == {**method.to_dict(), **config["calibration"]}
-    assert path.stem.startswith(
-        {"merc_m3net": "m3net", "merc_pair_scorer": "pair-scorer"}[config["model"]["model_type"]]
-    )
+    prefixes = {
+        "merc_m3net": "m3net",
+        "merc_mmgcn": "mmgcn",
+        "merc_dialoguegcn": "dialoguegcn",
+        "merc_pair_scorer": "pair-scorer",
+    }
+    assert path.stem.startswith(prefixes[config["model"]["model_type"]])
     assert (f"-{name}-" in path.stem) == (name != "none")
     assert path.stem.endswith(config["data"]["name"])

@@ -12,6 +12,8 @@ import importlib
 # (package-relative module prefix, config class name, model class name)
 ARCHITECTURES: list[tuple[str, str, str]] = [
     ("m3net", "M3NetConfig", "M3NetModel"),
+    ("mmgcn", "MMGCNConfig", "MMGCNModel"),
+    ("dialoguegcn", "DialogueGCNConfig", "DialogueGCNModel"),
     ("pair_scorer", "PairScorerConfig", "PairScorerModel"),
     ("ensemble", "MercEnsembleConfig", "MercEnsembleModel"),
 ]
