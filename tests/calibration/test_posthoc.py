@@ -196,7 +196,7 @@ def test_temperature_scaling_fit_records_the_temperature(meld_like, tmp_path):
     loaded = AutoModel.from_pretrained(tmp_path, dtype=torch.float32).eval()
     assert loaded.config.logit_temperature == t
     assert loaded.config.calibration == model.config.calibration
-    # same weights; memory-mapped tensors may change the last bit of a few kernels (see test_m3net)
+    # same weights; memory-mapped tensors may change the last bit of a few kernels (see test_backbone_contract)
     torch.testing.assert_close(full_logits(loaded, validation), unscaled / t, atol=1e-6, rtol=0)
 
 

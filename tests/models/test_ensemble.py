@@ -221,6 +221,6 @@ def test_save_and_load_through_the_auto_classes(make_batch, tmp_path):
     state = loaded.state_dict()
     assert state.keys() == ensemble.state_dict().keys()
     assert all(torch.equal(state[k], v) for k, v in ensemble.state_dict().items())
-    # same weights; memory-mapped tensors may change the last bit of a few kernels (see test_m3net)
+    # same weights; memory-mapped tensors may change the last bit of a few kernels (see test_backbone_contract)
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).logits, ensemble(**batch).logits, atol=1e-6, rtol=0)

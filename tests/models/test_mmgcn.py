@@ -1,6 +1,7 @@
-"""Tests of MMGCN: shapes, agreement of the adjacency and the GCNII stack with explicit loops,
-padding/batch invariance, exact context removal, modality removal, missing modalities, save/load, a few
-training steps, reference defaults and config validation."""
+"""Tests specific to MMGCN: the representation without residue, agreement of the adjacency and the GCNII
+stack with explicit loops, speaker inputs, reference defaults, config validation and dropout. The backbone
+interface (shapes, padding/batch invariance, exact context removal, modalities, losses, save/load, training)
+is tested in ``test_backbone_contract.py``."""
 
 from __future__ import annotations
 
@@ -9,55 +10,21 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-import merc_hf  # noqa: F401  (registers the Auto classes)
-from merc_hf.models.base import EmotionRecognitionOutput, build_context_mask, emotion_loss
+from merc_hf.models.base import build_context_mask
 from merc_hf.models.mmgcn import MMGCNConfig, MMGCNModel, angular_similarity, multimodal_adjacency
 
-DIMS = {"text": 6, "audio": 5, "visual": 4}
+from .test_backbone_contract import BACKBONES, prepared_inputs
 
-
-def small_config(**overrides) -> MMGCNConfig:
-    values = dict(
-        text_dim=DIMS["text"],
-        audio_dim=DIMS["audio"],
-        visual_dim=DIMS["visual"],
-        D_e=4,
-        graph_hidden_size=8,
-        num_layers=3,
-        n_speakers=3,
-        dropout=0.0,
-    )
-    values.update(overrides)
-    return MMGCNConfig(**values)
-
-
-def small_model(seed: int = 0, **overrides) -> MMGCNModel:
-    torch.manual_seed(seed)
-    return MMGCNModel(small_config(**overrides)).eval()
-
-
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k != "labels"}
+small_model = BACKBONES["mmgcn"]  # the tiny MMGCN of the backbone contract
+DIMS = small_model.dims
 
 
 # ------------------------------------------------------------------------------------------ basics
 
 
-def test_output_shapes_and_tuple_output(make_batch):
-    model = small_model()
+def test_without_residue_the_repr_is_the_graph_output_only(make_batch):
     batch = make_batch([5, 3, 1], DIMS, n_speakers=3)
-    out = model(**batch)
-    assert isinstance(out, EmotionRecognitionOutput)
-    assert out.logits.shape == (3, 5, 6)
-    assert out.utterance_repr.shape == (3, 5, 3 * (8 + 8))
-    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
-    assert out.utterance_repr[1, 3:].abs().sum() == 0 and out.utterance_repr[2, 1:].abs().sum() == 0
-    as_tuple = model(**batch, return_dict=False)
-    assert len(as_tuple) == 3
-    torch.testing.assert_close(as_tuple[1], out.logits)
-    assert model(**model_inputs(batch)).loss is None
     no_residue = small_model(use_residue=False)
     assert no_residue(**batch).utterance_repr.shape == (3, 5, 3 * 8)
 
@@ -145,10 +112,7 @@ def test_graph_stack_matches_loop_definition(make_batch, view):
     context = build_context_mask(view, batch["same_speaker"], batch["utterance_mask"])
     with torch.no_grad():
         out = model(**batch, context_mask=context)
-        inputs = model.prepare_inputs(
-            batch["text"], batch["audio"], batch["visual"], batch["speakers"], batch["utterance_mask"],
-            None, context,
-        )  # fmt: skip
+        inputs = prepared_inputs(model, batch, context)
         nodes = model._encode_modalities(inputs)[0]  # (M, T, W)
         adjacency = _loop_adjacency(nodes, inputs.context_mask[0], 5)
         flat = nodes.reshape(3 * 5, -1)
@@ -159,138 +123,7 @@ def test_graph_stack_matches_loop_definition(make_batch, view):
     torch.testing.assert_close(out.logits[0], model.classifier(F.relu(expected)), atol=1e-5, rtol=1e-5)
 
 
-# ------------------------------------------------------------------------------------------ padding
-
-
-def test_padding_never_influences_real_utterances(make_batch):
-    model = small_model()
-    batch = make_batch([6, 3, 4], DIMS, n_speakers=3, seed=3)
-    longer = make_batch([6, 3, 4], DIMS, n_speakers=3, seed=3, max_len=9)
-    for key in ("text", "audio", "visual", "speakers", "labels"):
-        longer[key][:, :6] = batch[key]
-    with torch.no_grad():
-        reference = model(**batch)
-        padded = model(**longer)
-        noisy = {k: v.clone() for k, v in longer.items()}
-        for key in DIMS:
-            noisy[key][~noisy["utterance_mask"]] = 1e3 * torch.randn_like(
-                noisy[key][~noisy["utterance_mask"]]
-            )
-        changed = model(**noisy)
-    mask = batch["utterance_mask"]
-    torch.testing.assert_close(padded.logits[:, :6][mask], reference.logits[mask], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(
-        changed.logits[longer["utterance_mask"]], padded.logits[longer["utterance_mask"]]
-    )
-    torch.testing.assert_close(padded.loss, reference.loss, atol=1e-6, rtol=1e-5)
-    assert torch.isfinite(changed.logits).all()
-
-
-def test_dialogue_output_does_not_depend_on_the_rest_of_the_batch(make_batch):
-    model = small_model()
-    batch = make_batch([4, 7, 2], DIMS, n_speakers=3, seed=4)
-    alone = {k: v[1:2] for k, v in batch.items()}
-    with torch.no_grad():
-        together = model(**batch).logits[1]
-        single = model(**alone).logits[0]
-    torch.testing.assert_close(together, single, atol=1e-5, rtol=1e-5)
-
-
-# ------------------------------------------------------------------------------------------ context
-
-
-@pytest.mark.parametrize("remove_text", [False, True])
-def test_inter_speaker_removal_is_exact(make_batch, remove_text):
-    model = small_model()
-    speakers = [[0, 1, 0, 0, 2, 1, 0], [1, 0, 0, 1]]
-    batch = make_batch([7, 4], DIMS, n_speakers=3, speakers=speakers, seed=5)
-    context = build_context_mask("O", batch["same_speaker"], batch["utterance_mask"])
-    target_speaker = batch["speakers"] == 0
-    others = batch["utterance_mask"] & ~target_speaker
-    perturbed = {k: v.clone() for k, v in batch.items()}
-    for key in DIMS:
-        perturbed[key][others] = 10 * torch.randn_like(perturbed[key][others])
-    modality_mask = torch.tensor([[0.0, 1.0, 1.0], [1.0, 1.0, 1.0]]) if remove_text else None
-    with torch.no_grad():
-        before = model(**batch, context_mask=context, modality_mask=modality_mask)
-        after = model(**perturbed, context_mask=context, modality_mask=modality_mask)
-        full_before = model(**batch)
-        full_after = model(**perturbed)
-    targets = batch["utterance_mask"] & target_speaker
-    torch.testing.assert_close(after.logits[targets], before.logits[targets], atol=1e-6, rtol=0)
-    torch.testing.assert_close(
-        after.utterance_repr[targets], before.utterance_repr[targets], atol=1e-6, rtol=0
-    )
-    # with full context the same perturbation does reach the targets
-    assert (full_after.logits[targets] - full_before.logits[targets]).abs().max() > 1e-4
-
-
-def test_context_views_change_outputs_and_full_mask_equals_none(make_batch):
-    model = small_model()
-    batch = make_batch([6, 5], DIMS, n_speakers=3, seed=6, speakers=[[0, 1, 0, 1, 1, 0], [0, 1, 2, 0, 1]])
-    with torch.no_grad():
-        full = model(**batch).logits
-        explicit = model(**batch, context_mask=torch.ones(2, 6, 6, dtype=torch.bool)).logits
-        o_view = model(
-            **batch, context_mask=build_context_mask("O", batch["same_speaker"], batch["utterance_mask"])
-        )
-        x_view = model(
-            **batch, context_mask=build_context_mask("X", batch["same_speaker"], batch["utterance_mask"])
-        )
-    mask = batch["utterance_mask"]
-    torch.testing.assert_close(explicit[mask], full[mask], atol=1e-6, rtol=1e-5)
-    assert (o_view.logits[mask] - full[mask]).abs().max() > 1e-4
-    assert (x_view.logits[mask] - full[mask]).abs().max() > 1e-4
-    assert (x_view.logits[mask] - o_view.logits[mask]).abs().max() > 1e-4
-
-
-def test_x_view_trains(make_batch):
-    model = small_model().train()
-    batch = make_batch([6, 5], DIMS, n_speakers=3, seed=7)
-    context = build_context_mask("X", batch["same_speaker"], batch["utterance_mask"])
-    model(**batch, context_mask=context).loss.backward()
-    assert model.text_rnn.forward_layers[0].weight_ih_l0.grad.abs().sum() > 0
-    assert all(p.grad is not None for p in model.parameters())
-
-
-# ------------------------------------------------------------------------------------------ modalities
-
-
-def test_modality_removal(make_batch):
-    batch = make_batch([5, 4], DIMS, n_speakers=3, seed=8)
-    keep_all = torch.ones(2, 3)
-    drop_audio = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
-    mask = batch["utterance_mask"]
-    for removal in ("mean", "zero"):
-        model = small_model(modality_removal=removal)
-        with torch.no_grad():
-            full = model(**batch).logits
-            kept = model(**batch, modality_mask=keep_all).logits
-            dropped = model(**batch, modality_mask=drop_audio).logits
-        torch.testing.assert_close(kept, full)
-        assert (dropped[0][mask[0]] - full[0][mask[0]]).abs().max() > 1e-4
-        torch.testing.assert_close(dropped[1][mask[1]], full[1][mask[1]])
-
-
-@pytest.mark.parametrize(
-    ("dims", "expected"),
-    [
-        ({"text": 6}, ("text",)),
-        ({"audio": 5, "visual": 4}, ("audio", "visual")),
-        ({"text": 6, "visual": 4}, ("text", "visual")),
-    ],
-)
-def test_missing_modality_configs(make_batch, dims, expected):
-    overrides = {f"{m}_dim": dims.get(m) for m in DIMS}
-    model = small_model(**overrides)
-    assert model.modalities == expected
-    batch = make_batch([4, 2], DIMS, n_speakers=3, seed=9)  # the extra modalities of the batch are ignored
-    out = model(**batch)
-    assert out.utterance_repr.shape == (2, 4, 16 * len(expected))
-    assert torch.isfinite(out.loss)
-    only = {k: v for k, v in batch.items() if k not in DIMS or k in dims}
-    torch.testing.assert_close(model(**only).logits, out.logits)
-    out.loss.backward()
+# ------------------------------------------------------------------------------------------ inputs
 
 
 def test_speakers_are_required_only_with_speaker_embeddings(make_batch):
@@ -309,59 +142,7 @@ def test_speakers_are_required_only_with_speaker_embeddings(make_batch):
     assert no_text(**features).logits.shape == (1, 3, 6)
 
 
-def test_length_one_and_single_speaker_dialogues(make_batch):
-    model = small_model()
-    one = make_batch([1], DIMS, n_speakers=3)
-    out = model(**one)
-    assert out.logits.shape == (1, 1, 6) and torch.isfinite(out.loss)
-    single = make_batch([5, 1], DIMS, speakers=[[0] * 5, [0]])
-    for view in ("full", "O", "X"):
-        context = build_context_mask(view, single["same_speaker"], single["utterance_mask"])
-        result = model(**single, context_mask=context)
-        assert torch.isfinite(result.logits).all() and torch.isfinite(result.loss)
-    with torch.no_grad():
-        o_view = model(
-            **single, context_mask=build_context_mask("O", single["same_speaker"], single["utterance_mask"])
-        )
-        full = model(**single)
-    torch.testing.assert_close(o_view.logits[single["utterance_mask"]], full.logits[single["utterance_mask"]])
-
-
-def test_configured_loss_is_used(make_batch):
-    batch = make_batch([5, 3], DIMS, n_speakers=3, seed=10)
-    weights = [1.0, 2.0, 0.5, 1.5, 1.0, 3.0]
-    for loss_type in ("cross_entropy", "focal", "reference_focal"):
-        model = small_model(loss_type=loss_type, class_weights=weights, focal_gamma=2.5)
-        with torch.no_grad():
-            out = model(**batch)
-        expected = emotion_loss(out.logits, batch["labels"], loss_type, weights, 2.5)
-        torch.testing.assert_close(out.loss, expected)
-
-
-# ------------------------------------------------------------------------------------------ hub
-
-
-def test_save_and_load_round_trip(make_batch, tmp_path):
-    model = small_model(class_weights=[1.0, 2.0, 0.5, 1.5, 1.0, 3.0], loss_type="focal", alpha=0.2)
-    batch = make_batch([5, 3], DIMS, n_speakers=3, seed=11)
-    model.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").is_file()
-    loaded = AutoModel.from_pretrained(tmp_path, dtype=torch.float32).eval()
-    assert isinstance(loaded, MMGCNModel)
-    reloaded_state = loaded.state_dict()
-    assert reloaded_state.keys() == model.state_dict().keys()
-    assert all(torch.equal(reloaded_state[k], v) for k, v in model.state_dict().items())
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits, atol=1e-6, rtol=0)
-    as_classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path, dtype=torch.float32)
-    assert isinstance(as_classifier, MMGCNModel)
-    config = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(config, MMGCNConfig) and config.model_type == "merc_mmgcn"
-    saved, original = config.to_dict(), model.config.to_dict()
-    saved.pop("_name_or_path", None)
-    original.pop("_name_or_path", None)
-    assert saved == original
-    assert (config.D_e, config.num_layers, config.alpha) == (4, 3, 0.2)
+# ------------------------------------------------------------------------------------------ config
 
 
 def test_default_config_is_the_reference_iemocap_setting():
@@ -401,20 +182,6 @@ def test_config_validation(overrides):
 # ------------------------------------------------------------------------------------------ training
 
 
-def test_adam_steps_decrease_the_loss(make_batch):
-    model = small_model().train()
-    batch = make_batch([6, 4, 5], DIMS, n_speakers=3, seed=12)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(25):
-        optimizer.zero_grad()
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-
-
 def test_dropout_is_active_in_training_only(make_batch):
     model = small_model(dropout=0.5)
     batch = make_batch([5, 3], DIMS, n_speakers=3, seed=13)
@@ -426,15 +193,3 @@ def test_dropout_is_active_in_training_only(make_batch):
         torch.manual_seed(1)
         second = model(**batch).logits
     assert (first - second).abs().max() > 1e-4
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cpu_and_cuda_agree(make_batch):
-    model = small_model()
-    batch = make_batch([6, 4], DIMS, n_speakers=3, seed=14)
-    context = build_context_mask("X", batch["same_speaker"], batch["utterance_mask"])
-    with torch.no_grad():
-        on_cpu = model(**batch, context_mask=context)
-        model.cuda()
-        on_gpu = model(**{k: v.cuda() for k, v in batch.items()}, context_mask=context.cuda())
-    torch.testing.assert_close(on_gpu.logits.cpu(), on_cpu.logits, atol=1e-4, rtol=1e-4)
