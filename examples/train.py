@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     exp, args, hub = parse_arguments(sys.argv[1:] if argv is None else argv)
     data_section = hub["data"]
     dataset_name = exp.dataset or data_section.get("name", "synthetic")
+    if dataset_name != data_section.get("name", "synthetic"):
+        data_section = {"name": dataset_name}  # the hub config's data options belong to its own dataset
     options = _merged(data_section.get("options", {}), exp.dataset_options)
     if "seed" not in options and dataset_name == "synthetic":
         options["seed"] = 0

@@ -104,3 +104,14 @@ def test_train_example_with_each_comparator(tmp_path, method):
         probs = torch.softmax(model(**batch).logits, -1)[batch["utterance_mask"]]
     accuracy = (probs.argmax(-1) == batch["labels"][batch["utterance_mask"]]).float().mean().item()
     assert abs(accuracy - report["classification"]["accuracy"]) < 1e-6
+
+
+def test_another_dataset_does_not_inherit_the_hub_data_options(tmp_path):
+    """--dataset other than the hub config's starts from that dataset's defaults (no preset/seed leak)."""
+    train = load_example()
+    exp, _, hub = train.parse_arguments(["--output_dir", str(tmp_path), "--dataset", "meld"])
+    assert hub["data"]["name"] == "synthetic" and exp.dataset == "meld"
+    with pytest.raises(FileNotFoundError):  # reaches the MELD reader with no synthetic options
+        train.main(
+            ["--output_dir", str(tmp_path), "--dataset", "meld", "--data_dir", str(tmp_path / "missing")]
+        )
