@@ -111,7 +111,7 @@ def test_another_dataset_does_not_inherit_the_hub_data_options(tmp_path):
     train = load_example()
     exp, _, hub = train.parse_arguments(["--output_dir", str(tmp_path), "--dataset", "meld"])
     assert hub["data"]["name"] == "synthetic" and exp.dataset == "meld"
-    with pytest.raises(FileNotFoundError):  # reaches the MELD reader with no synthetic options
+    with pytest.raises(merc_hf.DataFormatError, match="data_dir does not exist"):  # reached the MELD reader
         train.main(
             ["--output_dir", str(tmp_path), "--dataset", "meld", "--data_dir", str(tmp_path / "missing")]
         )
