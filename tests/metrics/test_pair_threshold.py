@@ -201,3 +201,17 @@ def test_pair_extraction_report_is_strict_json_when_metrics_are_undefined():
         scores, {"a": []}, 0.5, predicted_emotions={"a": [1, 2]}, gold_emotions={"a": [1, 2]}
     )
     json.dumps(with_emotions, allow_nan=False)
+
+
+def test_semeval_variant_accepts_mecad_emotion_names():
+    """MECAD labels ("Neutral", "Happy", "Sad", ...) map onto the scorer's emotions case-insensitively."""
+    from merc_hf.metrics import semeval_pair_f1
+
+    mecad = ["Neutral", "Anger", "Disgust", "Fear", "Happy", "Sad", "Surprise"]
+    gold = {"c": [(1, 0, 4), (2, 2, 5)]}
+    predicted = {"c": [(1, 0, 4), (2, 1, 5)]}
+    as_mecad = semeval_pair_f1(predicted, gold, emotion_names=mecad)
+    as_names = semeval_pair_f1(
+        {"c": [(1, 0, "joy"), (2, 1, "sadness")]}, {"c": [(1, 0, "joy"), (2, 2, "sadness")]}
+    )
+    assert as_mecad == as_names and as_mecad["per_emotion"]["joy"]["f1"] == 1.0

@@ -107,10 +107,17 @@ def pair_f1(
     }
 
 
+#: MECAD's names for two of the same six emotions (``Happy``, ``Sad``); names are matched case-insensitively.
+_EMOTION_ALIASES = {"happy": "joy", "sad": "sadness"}
+
+
 def _semeval_emotion(label: Any, names: Sequence[str], where: str) -> int:
-    """Map an emotion name, or an index into ``names``, to the scorer's index in SEMEVAL_EMOTIONS."""
+    """Map an emotion name, or an index into ``names``, to the scorer's index in SEMEVAL_EMOTIONS.
+
+    Names given directly must be the scorer's (it aborts on any other); names looked up in a dataset's
+    label map (``names``) are matched case-insensitively, with MECAD's aliases."""
     if isinstance(label, str):
-        name = label
+        name = canonical = label
     else:
         try:
             name = names[int(label)]
@@ -118,11 +125,12 @@ def _semeval_emotion(label: Any, names: Sequence[str], where: str) -> int:
             raise ValueError(
                 f"{where}: emotion {label!r} is neither a name nor an index into {list(names)}"
             ) from None
-    if name not in SEMEVAL_EMOTIONS:
+        canonical = _EMOTION_ALIASES.get(str(name).lower(), str(name).lower())
+    if canonical not in SEMEVAL_EMOTIONS:
         raise ValueError(
             f"{where}: unknown emotion {name!r}; the SemEval scorer knows {list(SEMEVAL_EMOTIONS)}"
         )
-    return SEMEVAL_EMOTIONS.index(name)
+    return SEMEVAL_EMOTIONS.index(canonical)
 
 
 def semeval_pair_f1(
@@ -139,7 +147,9 @@ def semeval_pair_f1(
     CodaLab/evaluation/evaluate.py`` as described in ``mecpe_rpcl_and_chsims_cmc.md`` §4.2. Pairs are
     ``(emo_utt, cause_utt, emotion)``; ``emotion`` is a name from :data:`SEMEVAL_EMOTIONS` or an integer
     index into ``emotion_names`` (default: the scorer's order ``neutral, anger, disgust, fear, joy,
-    sadness, surprise``; pass e.g. MELD's class names when the ids follow MELD's label map).
+    sadness, surprise``; pass e.g. MELD's class names when the ids follow MELD's label map). Names in
+    ``emotion_names`` are matched case-insensitively, and MECAD's ``Happy`` / ``Sad`` are read as ``joy`` /
+    ``sadness``; names given directly in the pairs must be the scorer's own, as in the official script.
 
     Scoring (after removing duplicates within each list):
 
