@@ -96,7 +96,9 @@ def test_hub_configs_are_valid(path):
     prefixes = {
         "merc_m3net": "m3net",
         "merc_mmgcn": "mmgcn",
+        "merc_mmdfn": "mmdfn",
         "merc_dialoguegcn": "dialoguegcn",
+        "merc_dialoguernn": "dialoguernn",
         "merc_pair_scorer": "pair-scorer",
     }
     assert path.stem.startswith(prefixes[config["model"]["model_type"]])

@@ -26,7 +26,9 @@ from merc_hf.models.base import (
     emotion_loss,
 )
 from merc_hf.models.dialoguegcn import DialogueGCNModel
+from merc_hf.models.dialoguernn import DialogueRNNModel
 from merc_hf.models.m3net import M3NetModel
+from merc_hf.models.mmdfn import MMDFNModel
 from merc_hf.models.mmgcn import MMGCNModel
 
 CLASS_WEIGHTS = [1.0, 2.0, 0.5, 1.5, 1.0, 3.0]
@@ -96,6 +98,27 @@ BACKBONES: dict[str, Backbone] = {
         round_trip_overrides={"loss_type": "focal", "alpha": 0.2},
         round_trip_config={"D_e": 4, "num_layers": 3, "alpha": 0.2},
     ),
+    "mmdfn": Backbone(
+        model_class=MMDFNModel,
+        dims={"text": 6, "audio": 5, "visual": 4},
+        tiny_config={
+            "D_e": 4,
+            "graph_hidden_size": 8,
+            "num_layers": 3,
+            # every modality goes through the speaker GRU
+            "speaker_weights": {"text": 1.0, "audio": 0.5, "visual": 1.5},
+        },
+        model_type="merc_mmdfn",
+        repr_width=lambda modalities: (8 + 8) * modalities,  # [node ‖ dynamic-fusion output] per modality
+        encoder_weight="text_rnn.forward_layers.0.weight_ih_l0",
+        round_trip_overrides={"loss_type": "cross_entropy", "speaker_weights": "3-0-1", "alpha": 0.3},
+        round_trip_config={
+            "num_layers": 3,
+            "alpha": 0.3,
+            "speaker_weights": {"text": 1.0, "audio": 3.0, "visual": 0.0},
+        },
+        training_variants=({}, {"use_crn_speaker": False, "use_speaker_embeddings": True}),
+    ),
     "dialoguegcn": Backbone(
         model_class=DialogueGCNModel,
         dims={"text": 6, "audio": 5, "visual": 4},
@@ -109,6 +132,33 @@ BACKBONES: dict[str, Backbone] = {
         # with its whole context), so the bar is a clear, steady decrease rather than memorisation
         adam_loss_ratio=0.85,
         training_variants=({"nodal_attention": True}, {"nodal_attention": False}),
+    ),
+    "dialoguernn": Backbone(
+        model_class=DialogueRNNModel,
+        dims={"text": 6, "audio": 5, "visual": 4},
+        tiny_config={
+            "D_g": 12,
+            "D_p": 12,
+            "D_e": 12,
+            "D_h": 8,
+            "D_a": 3,
+            "rec_dropout": 0.0,
+            "emotion_dropout": 0.0,
+        },
+        model_type="merc_dialoguernn",
+        repr_width=lambda modalities: 2 * 8,  # the 2·D_h layer before the classifier, whatever the modalities
+        encoder_weight="forward_rnn.global_cell.weight_ih",
+        round_trip_overrides={"context_attention": "concat", "active_listener": True},
+        round_trip_config={
+            "D_g": 12,
+            "context_attention": "concat",
+            "active_listener": True,
+            "emotion_dropout": 0.0,
+        },
+        # as for DialogueGCN, the emotion attention mixes each utterance with its whole dialogue, so the tiny
+        # model learns random labels slowly: the bar is a clear, steady decrease rather than memorisation
+        adam_loss_ratio=0.85,
+        training_variants=({}, {"active_listener": True, "emotion_attention": False}),
     ),
 }
 

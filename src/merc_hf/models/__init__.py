@@ -14,6 +14,8 @@ ARCHITECTURES: list[tuple[str, str, str]] = [
     ("m3net", "M3NetConfig", "M3NetModel"),
     ("mmgcn", "MMGCNConfig", "MMGCNModel"),
     ("dialoguegcn", "DialogueGCNConfig", "DialogueGCNModel"),
+    ("mmdfn", "MMDFNConfig", "MMDFNModel"),
+    ("dialoguernn", "DialogueRNNConfig", "DialogueRNNModel"),
     ("pair_scorer", "PairScorerConfig", "PairScorerModel"),
     ("ensemble", "MercEnsembleConfig", "MercEnsembleModel"),
 ]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
-from ..base import MercConfig
+from ..layers.multimodal_graph import MultimodalGraphConfig
 
 
-class MMGCNConfig(MercConfig):
+class MMGCNConfig(MultimodalGraphConfig):
     """Configuration of :class:`~merc_hf.models.mmgcn.MMGCNModel`.
 
     Defaults are the IEMOCAP setting of the reference code (``hujingwen6666/MMGCN: train.py (L333–366)``;
@@ -23,6 +21,9 @@ class MMGCNConfig(MercConfig):
     **Number of layers.** The reference builds MMGCN's GCNII with a hard-coded ``nlayers=64``
     (``hujingwen6666/MMGCN: model.py (L1007)``); its ``--Deep_GCN_nlayers`` flag (4 in the README commands)
     only affects the other graph types and is ignored by MMGCN. ``num_layers`` defaults to 64 accordingly.
+
+    The fields, their defaults and their validation are those of the MMGCN skeleton shared with MM-DFN,
+    :class:`~merc_hf.models.layers.MultimodalGraphConfig`.
 
     Args:
         D_e: hidden size per direction of the 2-layer text BiLSTM; every modality is encoded to
@@ -40,44 +41,6 @@ class MMGCNConfig(MercConfig):
 
     model_type = "merc_mmgcn"
 
-    def __init__(
-        self,
-        D_e: int = 100,
-        graph_hidden_size: int = 100,
-        num_layers: int = 64,
-        alpha: float = 0.1,
-        lamda: float = 0.5,
-        use_speaker_embeddings: bool = True,
-        use_residue: bool = True,
-        **kwargs,
-    ) -> None:
-        self.D_e = D_e
-        self.graph_hidden_size = graph_hidden_size
-        self.num_layers = num_layers
-        self.alpha = alpha
-        self.lamda = lamda
-        self.use_speaker_embeddings = use_speaker_embeddings
-        self.use_residue = use_residue
-        kwargs.setdefault("text_dim", 100)
-        kwargs.setdefault("audio_dim", 1582)
-        kwargs.setdefault("visual_dim", 342)
-        kwargs.setdefault("dropout", 0.4)
+    def __init__(self, **kwargs) -> None:
+        # an own ``__init__`` keeps transformers from turning the subclass into a generated dataclass
         super().__init__(**kwargs)
-        self._validate_mmgcn()
-
-    def _validate_mmgcn(self) -> None:
-        for name in ("D_e", "graph_hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("alpha", "lamda"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
-        if self.lamda <= 0:
-            raise ValueError(f"lamda must be > 0, got {self.lamda!r}")
-        for name in ("use_speaker_embeddings", "use_residue"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
