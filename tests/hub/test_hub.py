@@ -99,6 +99,7 @@ def test_hub_configs_are_valid(path):
         "merc_mmdfn": "mmdfn",
         "merc_dialoguegcn": "dialoguegcn",
         "merc_dialoguernn": "dialoguernn",
+        "merc_sure": "sure",
         "merc_pair_scorer": "pair-scorer",
     }
     assert path.stem.startswith(prefixes[config["model"]["model_type"]])

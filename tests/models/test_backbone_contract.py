@@ -30,6 +30,7 @@ from merc_hf.models.dialoguernn import DialogueRNNModel
 from merc_hf.models.m3net import M3NetModel
 from merc_hf.models.mmdfn import MMDFNModel
 from merc_hf.models.mmgcn import MMGCNModel
+from merc_hf.models.sure import SUREModel
 
 CLASS_WEIGHTS = [1.0, 2.0, 0.5, 1.5, 1.0, 3.0]
 
@@ -159,6 +160,26 @@ BACKBONES: dict[str, Backbone] = {
         # model learns random labels slowly: the bar is a clear, steady decrease rather than memorisation
         adam_loss_ratio=0.85,
         training_variants=({}, {"active_listener": True, "emotion_attention": False}),
+    ),
+    "sure": Backbone(
+        model_class=SUREModel,
+        dims={"text": 6, "audio": 5, "visual": 4},
+        tiny_config={"hidden_size": 16, "num_heads": 2, "expert_latent_size": 4},
+        model_type="merc_sure",
+        repr_width=lambda modalities: 16 * modalities,  # the fusion-gated modality blocks, concatenated
+        encoder_weight="projections.text.weight",
+        round_trip_overrides={
+            "learn_unimodal_gates": False,
+            "num_selected_experts": 2,
+            "distillation_temperature": 8.0,
+        },
+        round_trip_config={
+            "learn_unimodal_gates": False,
+            "num_selected_experts": 2,
+            "distillation_temperature": 8.0,
+        },
+        # training mode samples the experts' latents and adds the auxiliary losses
+        training_variants=({}, {"learn_unimodal_gates": False, "uncertainty_penalty": 0.0}),
     ),
 }
 

@@ -18,6 +18,7 @@ ARCHITECTURES: list[tuple[str, str, str]] = [
     ("dialoguernn", "DialogueRNNConfig", "DialogueRNNModel"),
     ("pair_scorer", "PairScorerConfig", "PairScorerModel"),
     ("ensemble", "MercEnsembleConfig", "MercEnsembleModel"),
+    ("sure", "SUREConfig", "SUREModel"),
 ]
 
 

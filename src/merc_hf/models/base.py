@@ -563,8 +563,16 @@ class MercPreTrainedModel(PreTrainedModel):
             full_context=context_mask is None,
         )
 
-    def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backbone-specific part: return ``(utterance_repr (B, T, H), logits (B, T, C))``."""
+    def _encode(
+        self, inputs: MercInputs
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Backbone-specific part: return ``(utterance_repr (B, T, H), logits (B, T, C))``.
+
+        A backbone with auxiliary training objectives of its own (e.g. SURE's expert KL, load-balancing and
+        self-distillation terms) may return a third element, a scalar auxiliary loss or ``None``:
+        :meth:`forward` adds it to the emotion loss when ``labels`` are given (it is not divided by
+        ``logit_temperature``) and ignores it otherwise.
+        """
         raise NotImplementedError
 
     def _needs_speakers(self) -> bool:
@@ -608,13 +616,15 @@ class MercPreTrainedModel(PreTrainedModel):
         )
         if speakers is None and self._needs_speakers():
             raise ValueError(f"{type(self).__name__} uses speaker information: pass speakers")
-        utterance_repr, logits = self._encode(inputs)
+        utterance_repr, logits, *auxiliary = self._encode(inputs)
         if self.config.logit_temperature != 1.0:
             logits = logits / self.config.logit_temperature
         utterance_repr = utterance_repr.masked_fill(~inputs.utterance_mask[..., None], 0.0)
         loss = None
         if labels is not None:
             loss = self.compute_loss(logits, labels.to(logits.device), inputs.utterance_mask)
+            if auxiliary and auxiliary[0] is not None:
+                loss = loss + auxiliary[0]
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         output = EmotionRecognitionOutput(loss=loss, logits=logits, utterance_repr=utterance_repr)
         return output if return_dict else output.to_tuple()

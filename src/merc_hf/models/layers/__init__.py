@@ -1,6 +1,7 @@
-"""Building blocks shared by several merc_hf backbones (dense graph ops, context-masked RNNs, the multimodal
-graph of MMGCN and MM-DFN)."""
+"""Building blocks shared by several merc_hf backbones (dense graph ops, context-masked RNNs and attention,
+the multimodal graph of MMGCN and MM-DFN)."""
 
+from .attention import MaskedMultiheadAttention, attention_mask_with_self, sinusoidal_positions
 from .graph import (
     pairwise_scores,
     propagate,
@@ -28,9 +29,11 @@ __all__ = [
     "ContextSubsequences",
     "GCNIIConvolution",
     "GCNIIStack",
+    "MaskedMultiheadAttention",
     "MultimodalGraphConfig",
     "MultimodalGraphModel",
     "angular_similarity",
+    "attention_mask_with_self",
     "context_subsequences",
     "multimodal_adjacency",
     "multimodal_graph_readout",
@@ -39,6 +42,7 @@ __all__ = [
     "row_normalize",
     "safe_inverse",
     "safe_inverse_sqrt",
+    "sinusoidal_positions",
     "symmetric_normalize",
     "without_self_loops",
 ]
