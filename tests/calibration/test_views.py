@@ -69,3 +69,15 @@ def test_views_skip_missing_modalities(model_and_batch):
     assert stacked["text"].shape[0] == 10 and stacked["modality_mask"][:5, 0].eq(0).all()
     with pytest.raises(ValueError, match="unknown removal"):
         applicable_removals(batch, ("Z",))
+
+
+def test_views_skip_modalities_the_model_does_not_use(model_and_batch):
+    """A model configured without audio/visual gets no A/V views even when the batch carries them."""
+    from merc_hf.models.m3net.configuration_m3net import M3NetConfig
+    from merc_hf.models.m3net.modeling_m3net import M3NetModel
+
+    model, batch = model_and_batch
+    text_only = M3NetModel(
+        M3NetConfig(**{**model.config.to_dict(), "audio_dim": None, "visual_dim": None})
+    ).eval()
+    assert set(removal_view_logits(text_only, batch)) == {"T", "X", "O"}

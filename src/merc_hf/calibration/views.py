@@ -78,10 +78,17 @@ def removal_view_logits(
 ) -> dict[str, torch.Tensor]:
     """Logits ``(B, T, C)`` of every applicable removal view, from no-grad eval-mode passes.
 
+    A removal applies when the batch has the modality and the model uses it (``config.modalities``).
+
     ``views_per_pass`` views are stacked into each forward pass; ``None`` means all of them on an
     accelerator and one on CPU (see the module docstring).
     """
     removals = applicable_removals(batch, removals)
+    used = getattr(getattr(getattr(model, "module", model), "config", None), "modalities", None)
+    if used is not None:  # removing a modality the model ignores would only repeat the full-input pass
+        removals = tuple(
+            r for r in removals if r not in MODALITY_OF_REMOVAL or MODALITY_OF_REMOVAL[r] in used
+        )
     if not removals:
         return {}
     if views_per_pass is None:
