@@ -115,3 +115,26 @@ def test_another_dataset_does_not_inherit_the_hub_data_options(tmp_path):
         train.main(
             ["--output_dir", str(tmp_path), "--dataset", "meld", "--data_dir", str(tmp_path / "missing")]
         )
+
+
+TINY_BACKBONES = {
+    "mmgcn": {"D_e": 8, "graph_hidden_size": 8, "num_layers": 2},
+    "mmdfn": {"D_e": 8, "graph_hidden_size": 8, "num_layers": 2},
+    "dialoguegcn": {"D_e": 8, "graph_hidden_size": 8},
+    "dialoguernn": {"D_g": 8, "D_p": 8, "D_e": 8, "D_h": 8, "D_a": 8},
+    "sure": {"hidden_size": 16, "num_heads": 2, "latent_size": 4},
+}
+
+
+@pytest.mark.parametrize("backbone", sorted(TINY_BACKBONES))
+def test_train_example_trains_every_backbone_with_cmerc(tmp_path, backbone):
+    """Each backbone's IEMOCAP hub config (with CMERC) trains through examples/train.py on synthetic data."""
+    report = load_example().main([
+        "--hub_config", str(ROOT / "hub_configs" / f"{backbone}-cmerc-iemocap.json"), "--dataset", "synthetic",
+        "--dataset_options", '{"preset": "meld-like", "n_dialogues": 30, "dims": {"text": 16, "audio": 8, "visual": 8}}',
+        "--model_options", json.dumps(TINY_BACKBONES[backbone]), "--num_train_epochs", "1",
+        "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path), "--disable_tqdm", "true",
+    ])  # fmt: skip
+    assert report["cmerc"]["cel"] >= 0
+    model = AutoModel.from_pretrained(tmp_path / "model")
+    assert model.config.model_type == f"merc_{backbone}" and model.config.calibration["name"] == "cmerc"
