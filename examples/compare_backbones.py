@@ -14,43 +14,29 @@ and seconds per epoch).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
-import sys
 from pathlib import Path
 
-import numpy as np
+import compare_calibration
+from experiments import ROOT, mean_std, run_grid, train
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKBONES = ("m3net", "mmgcn", "mmdfn", "dialoguegcn", "dialoguernn", "sure")
 METHODS = ("none", "cmerc")
 
 
-def _compare_calibration():
-    """The settings, ``train`` and ``summarize`` helpers of ``examples/compare_calibration.py``."""
-    spec = importlib.util.spec_from_file_location(
-        "compare_calibration", ROOT / "examples" / "compare_calibration.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def run(setting: str, backbone: str, method: str, seed: int, epochs: int, output_dir: Path) -> dict:
-    common = _compare_calibration()
     if backbone == "m3net":  # exactly the protocol of compare_calibration.py (its synthetic-default config)
-        return {**common.run(setting, method, seed, epochs, output_dir / "m3net"), "backbone": backbone}
-    flags, _ = common.SETTINGS[setting]
+        m3net = compare_calibration.run(setting, method, seed, epochs, output_dir / "m3net")
+        return {**m3net, "backbone": backbone}
+    flags, _ = compare_calibration.SETTINGS[setting]
     family = "iemocap" if setting == "iemocap-like" else "meld"
     out = output_dir / setting / backbone / method / f"seed{seed}"
     hub_config = ROOT / "hub_configs" / f"{backbone}{'-cmerc' if method == 'cmerc' else ''}-{family}.json"
-    common.train([
+    train([
         "--hub_config", str(hub_config), *flags, "--seed", str(seed), "--num_train_epochs", str(epochs),
         "--output_dir", str(out), "--disable_tqdm", "true", "--save_total_limit", "1",
         "--model_name", f"{backbone}{'-cmerc' if method == 'cmerc' else ''}-{setting}",
     ])  # fmt: skip
-    return {**common.summarize(setting, method, seed, out), "backbone": backbone}
+    return {**compare_calibration.summarize(setting, method, seed, out), "backbone": backbone}
 
 
 def table(results: list[dict]) -> str:
@@ -63,16 +49,15 @@ def table(results: list[dict]) -> str:
         rows = [
             r for r in results if (r["setting"], r["backbone"], r["method"]) == (setting, backbone, method)
         ]
-        cells = []
-        for column in ("weighted_f1", "ece", "cel", "seconds_per_epoch"):
-            values = np.array([r[column] for r in rows], dtype=float)
-            cells.append(f"{values.mean():.2f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.2f}")
+        cells = [
+            mean_std(r[column] for r in rows) for column in ("weighted_f1", "ece", "cel", "seconds_per_epoch")
+        ]
         lines.append(f"| {setting} | {backbone} | {method} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    settings = list(_compare_calibration().SETTINGS)
+    settings = list(compare_calibration.SETTINGS)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", nargs="+", default=settings, choices=settings)
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
@@ -81,25 +66,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_backbones")
     args = parser.parse_args(argv)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    results_file = args.output_dir / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else []
-    done = {(r["setting"], r["backbone"], r["method"], r["seed"]) for r in results}
-    for setting in args.settings:
-        for seed in args.seeds:
-            for backbone in args.backbones:
-                for method in args.methods:
-                    if (setting, backbone, method, seed) not in done:
-                        results.append(run(setting, backbone, method, seed, args.epochs, args.output_dir))
-                        results_file.write_text(json.dumps(results, indent=2))
-    selected = [
-        r
-        for r in results
-        if r["setting"] in args.settings
-        and r["backbone"] in args.backbones
-        and r["method"] in args.methods
-        and r["seed"] in args.seeds
+    grid = [
+        {"setting": setting, "seed": seed, "backbone": backbone, "method": method}
+        for setting in args.settings
+        for seed in args.seeds
+        for backbone in args.backbones
+        for method in args.methods
     ]
+    selected = run_grid(
+        args.output_dir, grid, lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir)
+    )
     text = table(selected)
     (args.output_dir / "table.md").write_text(text + "\n")
     print(text)

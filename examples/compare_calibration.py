@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from experiments import ROOT, mean_std, run_grid, train
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED_MELD = ROOT.parent / "shared" / "data" / "meld"
 
 # setting -> (dataset flags for train.py, CMERC hyper-parameters)
@@ -53,11 +51,6 @@ SETTINGS = {
     ),
 }
 METHODS = ("none", "temperature_scaling", "ensemble", "crl", "fmfp", "cml", "cmerc")
-
-
-def train(argv: list[str]) -> None:
-    """One ``examples/train.py`` run in its own process (isolated memory, the code as it is on disk now)."""
-    subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), *argv], check=True)
 
 
 def run_dir(output_dir: Path, setting: str, method: str, seed: int) -> Path:
@@ -129,11 +122,10 @@ def table(results: list[dict]) -> str:
         cells = []
         for column in COLUMNS:
             if column == "uncertain_mc":
-                values = np.array([r["uncertain"].get("MC", r["uncertain"].get("C", np.nan)) for r in rows])
+                values = [r["uncertain"].get("MC", r["uncertain"].get("C", np.nan)) for r in rows]
             else:
-                values = np.array([r.get(column, np.nan) for r in rows], dtype=float)
-            spread = values.std(ddof=1) if len(values) > 1 else 0.0
-            cells.append(f"{values.mean():.2f} ± {spread:.2f}")
+                values = [r.get(column, np.nan) for r in rows]
+            cells.append(mean_std(values))
         lines.append(f"| {setting} | {method} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -166,22 +158,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_calibration")
     args = parser.parse_args(argv)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    results_file = args.output_dir / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else []
-    done = {(r["setting"], r["method"], r["seed"]) for r in results}
-    for setting in args.settings:
-        for seed in args.seeds:
-            for method in args.methods:
-                if (setting, method, seed) in done:
-                    continue
-                results.append(run(setting, method, seed, args.epochs, args.output_dir))
-                results_file.write_text(json.dumps(results, indent=2))
-    selected = [
-        r
-        for r in results
-        if r["setting"] in args.settings and r["method"] in args.methods and r["seed"] in args.seeds
+    grid = [
+        {"setting": setting, "seed": seed, "method": method}
+        for setting in args.settings
+        for seed in args.seeds
+        for method in args.methods
     ]
+    selected = run_grid(
+        args.output_dir, grid, lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir)
+    )
     # entries written by older versions of this script lack some columns: re-read their metrics.json
     for i, r in enumerate(selected):
         out = run_dir(args.output_dir, r["setting"], r["method"], r["seed"])

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from experiments import ROOT, mean_std, run_grid, train
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SETTINGS = {"ecf": "ecf", "mecad-valid": "mecad"}  # setting -> dataset of the hub config
 # method -> RPCL overrides (None = the base scorer without RPCL)
@@ -44,11 +42,6 @@ COLUMNS = {
     "severity": "violation severity",
     "seconds_per_epoch": "s/epoch",
 }
-
-
-def train(argv: list[str]) -> None:
-    """One ``examples/train.py`` run in its own process (isolated memory, the code as it is on disk now)."""
-    subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), *argv], check=True)
 
 
 def mecad_series_split(source: Path, target: Path, seed: int = 0) -> Path:
@@ -116,10 +109,8 @@ def table(results: list[dict]) -> str:
         rows = [r for r in results if r["setting"] == setting and r["method"] == method]
         cells = []
         for column in COLUMNS:
-            values = np.array([r[column] for r in rows], dtype=float)
             digits = 3 if column in ("gap", "severity") else 2
-            spread = values.std(ddof=1) if len(values) > 1 else 0.0
-            cells.append(f"{values.mean():.{digits}f} ± {spread:.{digits}f}")
+            cells.append(mean_std([r[column] for r in rows], digits))
         lines.append(f"| {setting} | {method} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -132,21 +123,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_pairs")
     args = parser.parse_args(argv)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    results_file = args.output_dir / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else []
-    done = {(r["setting"], r["method"], r["seed"]) for r in results}
-    for setting in args.settings:
-        for seed in args.seeds:
-            for method in args.methods:
-                if (setting, method, seed) not in done:
-                    results.append(run(setting, method, seed, args.epochs, args.output_dir))
-                    results_file.write_text(json.dumps(results, indent=2))
-    selected = [
-        r
-        for r in results
-        if r["setting"] in args.settings and r["method"] in args.methods and r["seed"] in args.seeds
+    grid = [
+        {"setting": setting, "seed": seed, "method": method}
+        for setting in args.settings
+        for seed in args.seeds
+        for method in args.methods
     ]
+    selected = run_grid(
+        args.output_dir, grid, lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir)
+    )
     text = table(selected)
     (args.output_dir / "table.md").write_text(text + "\n")
     print(text)
