@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .views import MODAL_REMOVALS, MODALITY_OF_REMOVAL, applicable_removals, stack_views
+from .views import MODAL_REMOVALS, applicable_removals, stack_views
 
 
 def max_softmax_confidence(logits: torch.Tensor) -> torch.Tensor:
@@ -114,15 +114,6 @@ class CML:
     def to_dict(self) -> dict:
         return {"name": self.name, **asdict(self), "removals": list(self.removals)}
 
-    def _removals_for(self, model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
-        removals = applicable_removals(inputs, self.removals)
-        # a DistributedDataParallel wrapper keeps the model (and its config) in .module
-        config = getattr(getattr(model, "module", model), "config", None)
-        used = getattr(config, "modalities", None)
-        if used is None:
-            return removals
-        return tuple(r for r in removals if MODALITY_OF_REMOVAL[r] in used)
-
     def training_loss(
         self, model: nn.Module, inputs: Mapping[str, torch.Tensor], outputs
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -133,7 +124,7 @@ class CML:
         loss); a zero term when the weight is 0 or no removal applies.
         """
         full_logits = outputs.logits
-        removals = self._removals_for(model, inputs)
+        removals = applicable_removals(inputs, self.removals, model)
         if self.weight == 0 or not removals:
             return full_logits.sum() * 0.0, {"cml": 0.0}
         stacked = model(**stack_views(inputs, removals)).logits

@@ -33,14 +33,26 @@ _BATCH_KEYS = ("text", "audio", "visual", "speakers", "utterance_mask", "same_sp
 
 
 def applicable_removals(
-    batch: Mapping[str, torch.Tensor | None], removals: Sequence[str] = REMOVALS
+    batch: Mapping[str, torch.Tensor | None],
+    removals: Sequence[str] = REMOVALS,
+    model: nn.Module | None = None,
 ) -> tuple[str, ...]:
-    """The removals that make sense for this batch: a modality the batch lacks cannot be removed."""
+    """The removals that make sense for this batch (and ``model``): a modality the batch lacks cannot be
+    removed, and removing one the model does not use (``config.modalities``) would only repeat the
+    full-input pass."""
     unknown = [r for r in removals if r not in REMOVALS]
     if unknown:
         raise ValueError(f"unknown removal types {unknown}; expected a subset of {REMOVALS}")
+    # a DistributedDataParallel wrapper keeps the model (and its config) in .module
+    config = getattr(getattr(model, "module", model), "config", None)
+    used = getattr(config, "modalities", None)
     return tuple(
-        r for r in removals if r in CONTEXT_REMOVALS or batch.get(MODALITY_OF_REMOVAL[r]) is not None
+        r
+        for r in removals
+        if r in CONTEXT_REMOVALS
+        or (
+            batch.get(MODALITY_OF_REMOVAL[r]) is not None and (used is None or MODALITY_OF_REMOVAL[r] in used)
+        )
     )
 
 
@@ -83,12 +95,7 @@ def removal_view_logits(
     ``views_per_pass`` views are stacked into each forward pass; ``None`` means all of them on an
     accelerator and one on CPU (see the module docstring).
     """
-    removals = applicable_removals(batch, removals)
-    used = getattr(getattr(getattr(model, "module", model), "config", None), "modalities", None)
-    if used is not None:  # removing a modality the model ignores would only repeat the full-input pass
-        removals = tuple(
-            r for r in removals if r not in MODALITY_OF_REMOVAL or MODALITY_OF_REMOVAL[r] in used
-        )
+    removals = applicable_removals(batch, removals, model)
     if not removals:
         return {}
     if views_per_pass is None:
