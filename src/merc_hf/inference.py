@@ -94,9 +94,9 @@ def predict_pairs(
     model.eval()
     out = PairPredictions({}, {}, {}, {})
     for batch in tqdm(loader, desc="Predicting pairs", unit="batch", disable=not show_progress):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        gold_pairs, gold_emotions = batch.pop("pair_labels"), batch.pop("labels")
+        gold_pairs, gold_emotions = batch.pop("pair_labels").numpy(), batch.pop("labels").numpy()
         batch.pop("cause_labels")
+        batch = {k: v.to(device) for k, v in batch.items()}
         outputs = model(**batch)
         probs = torch.sigmoid(outputs.pair_logits.float()).cpu().numpy()
         candidates = outputs.candidate_mask.cpu().numpy()
@@ -106,7 +106,7 @@ def predict_pairs(
             conv = str(next(ids))
             rows, cols = np.nonzero(candidates[b])
             out.scores[conv] = {(int(i), int(j)): float(probs[b, i, j]) for i, j in zip(rows, cols)}
-            out.gold[conv] = [(int(i), int(j)) for i, j in zip(*np.nonzero(gold_pairs[b].cpu().numpy()))]
+            out.gold[conv] = [(int(i), int(j)) for i, j in zip(*np.nonzero(gold_pairs[b]))]
             out.predicted_emotions[conv] = emotions[b, :n].tolist()
             out.gold_emotions[conv] = gold_emotions[b, :n].tolist()
     return out
