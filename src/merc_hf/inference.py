@@ -77,6 +77,17 @@ class PairPredictions:
     gold_emotions: dict[str, list[int]]
 
 
+def candidate_scores(scores: np.ndarray, candidates: np.ndarray) -> dict[tuple[int, int], float]:
+    """``{(emotion_utt, cause_utt): score}`` for the True entries of a ``(T, T)`` candidate matrix."""
+    rows, cols = np.nonzero(candidates)
+    return {(int(i), int(j)): float(scores[i, j]) for i, j in zip(rows, cols)}
+
+
+def matrix_pairs(pair_matrix: np.ndarray) -> list[tuple[int, int]]:
+    """The ``(emotion_utt, cause_utt)`` pairs set in a ``(T, T)`` 0/1 pair-label matrix."""
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(pair_matrix == 1))]
+
+
 @torch.no_grad()
 def predict_pairs(
     model: torch.nn.Module,
@@ -104,9 +115,8 @@ def predict_pairs(
         lengths = batch["utterance_mask"].sum(1).tolist()
         for b, n in enumerate(lengths):
             conv = str(next(ids))
-            rows, cols = np.nonzero(candidates[b])
-            out.scores[conv] = {(int(i), int(j)): float(probs[b, i, j]) for i, j in zip(rows, cols)}
-            out.gold[conv] = [(int(i), int(j)) for i, j in zip(*np.nonzero(gold_pairs[b]))]
+            out.scores[conv] = candidate_scores(probs[b], candidates[b])
+            out.gold[conv] = matrix_pairs(gold_pairs[b])
             out.predicted_emotions[conv] = emotions[b, :n].tolist()
             out.gold_emotions[conv] = gold_emotions[b, :n].tolist()
     return out

@@ -268,15 +268,15 @@ def _pair_scores(outputs: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]
 def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
     """Best-threshold Pair-F1 (and that threshold) and Pair-AUPRC of an evaluation split, from the
     outputs of :func:`_pair_scores`."""
+    from ..inference import candidate_scores, matrix_pairs
     from ..metrics import best_pair_threshold, pair_auprc
 
     probs = prediction.predictions[0]
     pair_labels = prediction.label_ids[-1]
     scores, gold = {}, {}
     for n in range(probs.shape[0]):
-        rows, cols = np.nonzero(probs[n] >= 0)
-        scores[n] = {(int(i), int(j)): float(probs[n, i, j]) for i, j in zip(rows, cols)}
-        gold[n] = [(int(i), int(j)) for i, j in zip(*np.nonzero(pair_labels[n] == 1))]
+        scores[n] = candidate_scores(probs[n], probs[n] >= 0)
+        gold[n] = matrix_pairs(pair_labels[n])
     best = best_pair_threshold(scores, gold)
     return {
         "pair_f1": best["f1"],
