@@ -4,19 +4,24 @@
     python examples/train.py --hub_config hub_configs/m3net-cmerc-synthetic.json --num_train_epochs 3
     python examples/train.py --hub_config hub_configs/m3net-synthetic.json     # plain backbone, no calibration
     python examples/train.py --hub_config hub_configs/pair-scorer-rpcl-ecf.json   # emotion-cause pairs + RPCL
+    python examples/train.py --hub_config hub_configs/cmc-chsims.json --data_dir /path/to/CH-SIMS   # CMC, 2 stages
     accelerate launch examples/train.py --hub_config ...       # several GPUs (or torchrun --nproc_per_node N)
 
 A hub config (``hub_configs/*.json``, see :mod:`merc_hf.hub`) gives the model, calibration, data and
 training sections; command-line flags override it. The task follows the data: emotion–cause datasets
 (``ecf``, ``mecad``, ``mec4``) train a pair scorer, whose decision threshold is then chosen on validation
-(maximum Pair-F1) and fixed for test. Outputs go to ``--output_dir``: ``model/`` (safetensors + config +
-README model card), ``metrics.json`` and, for emotion recognition, ``reliability_test.png``.
+(maximum Pair-F1) and fixed for test; utterance-level sentiment datasets (``chsims``, ``chsims2``, ``mosi``,
+``mosei``, synthetic ``chsims-like``) train CMC (:func:`merc_hf.training.cmc.train_cmc`: unimodal stage, then
+multimodal stage; ``--calibration cmc_gt`` uses gold unimodal labels, ``none`` one multimodal stage). Outputs go
+to ``--output_dir``: ``model/`` (safetensors + config + README model card, and CMC's stage-1 pseudo labels),
+``metrics.json`` and, for emotion and sentiment recognition, ``reliability_test.png``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -24,22 +29,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoModel, HfArgumentParser, TrainingArguments
+from transformers import AutoConfig, AutoModel, EarlyStoppingCallback, HfArgumentParser, TrainingArguments
 
 import merc_hf
 from merc_hf.calibration import CMERC, CML, CRL, FMFP, REMOVALS, RPCL, TemperatureScaling
 from merc_hf.hub import build_model_card, load_hub_config
-from merc_hf.inference import predict_dataset, predict_pairs
+from merc_hf.inference import predict_dataset, predict_pairs, predict_sentiment
 from merc_hf.metrics import (
     best_pair_threshold,
     pair_extraction_report,
     pair_report_table,
     plot_reliability_diagram,
     reliability_report,
+    sentiment_report,
+    sentiment_report_table,
 )
 from merc_hf.models.base import inverse_frequency_class_weights
 from merc_hf.models.ensemble import MercEnsembleModel
 from merc_hf.training import MercTrainer
+from merc_hf.training.cmc import PSEUDO_LABELS_FILE, train_cmc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HUB_CONFIG = ROOT / "hub_configs" / "m3net-cmerc-synthetic.json"
@@ -82,6 +90,9 @@ class ExperimentArguments:
     class_weighted: bool | None = field(default=None, metadata={"help": "inverse-frequency class weights"})
     model_name: str | None = field(
         default=None, metadata={"help": "checkpoint name (default: hub config name)"}
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "stop after this many evaluations without improvement"}
     )
 
 
@@ -137,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
         **options,
     )
     features = dsd["train"].features
+    if "sample_id" in features:  # one clip per row: utterance-level sentiment (CH-SIMS family), CMC
+        return train_sentiment(exp, args, hub, dsd, dataset_name, options)
     pairs = "pairs" in features
     label_column = "emotions" if pairs else "labels"
     label_names = features[label_column].feature.names
@@ -194,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
             train_dataset=dsd["train"],
             eval_dataset=dsd["validation"],
             calibration=trained_with,
+            callbacks=_early_stopping(exp),
         )
         output = trainer.train(resume_from_checkpoint=run_args.resume_from_checkpoint)
         return trainer, output.training_loss
@@ -260,6 +274,117 @@ def main(argv: list[str] | None = None) -> dict:
         card.save(model_dir / "README.md")
         print(f"\n{exp.model_name} — test split, selected on validation\n{table}")
         print(f"\nSaved {model_dir} (model.safetensors, config.json, README.md) and {out / 'metrics.json'}")
+    return report
+
+
+SENTIMENT_CALIBRATIONS = {"cmc": "pseudo", "cmc_gt": "gold", "none": None}  # name -> train_cmc variant
+
+
+def _early_stopping(exp: ExperimentArguments) -> list:
+    return [EarlyStoppingCallback(exp.early_stopping_patience)] if exp.early_stopping_patience else []
+
+
+def train_sentiment(exp, args, hub, dsd, dataset_name, options) -> dict:
+    """CMC on an utterance-level sentiment dataset: two stages for ``cmc`` (pseudo labels) and ``cmc_gt``
+    (gold unimodal labels), one multimodal stage for ``none`` (e.g. the concatenation baseline); selection
+    on the lowest validation loss as in the reference; test report with the consistent / inconsistent
+    subsets when the data has unimodal labels."""
+    features = dsd["train"].features
+    method = exp.calibration or hub["calibration"].get("name", "none")
+    if method not in SENTIMENT_CALIBRATIONS:
+        raise SystemExit(
+            f"--calibration {method!r} does not apply to sentiment data; use one of {sorted(SENTIMENT_CALIBRATIONS)}"
+        )
+    hub_section = hub["calibration"] if hub["calibration"].get("name", "none") == method else {}
+    options_cmc = _merged(hub_section, exp.calibration_options)
+    options_cmc.pop("name", None)
+    model_section = _merged(hub["model"], exp.model_options)
+    model_type = model_section.pop("model_type", "merc_cmc")
+    label_names = features["label"].names
+    config = AutoConfig.for_model(
+        model_type,
+        **{f"{m}_dim": features[m].shape[1] for m in ("text", "audio", "visual") if m in features},
+        **model_section,
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        calibration={"name": method, **options_cmc} if method != "none" else None,
+    )
+    start = time.perf_counter()
+    info: dict = {}
+    if method == "none":
+        torch.manual_seed(args.seed)
+        model = AutoModel.from_config(config)
+        trainer = MercTrainer(
+            model=model,
+            args=replace(args, metric_for_best_model="loss", greater_is_better=False),
+            train_dataset=dsd["train"],
+            eval_dataset=dsd["validation"],
+            callbacks=_early_stopping(exp),
+        )
+        train_loss = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint).training_loss
+    else:
+        stage1_epochs = options_cmc.pop("stage1_epochs", None)
+        stage1 = options_cmc.pop("stage1", None)
+        trainer, info = train_cmc(
+            config,
+            dsd,
+            args,
+            variant=SENTIMENT_CALIBRATIONS[method],
+            stage1_epochs=stage1_epochs,
+            early_stopping_patience=exp.early_stopping_patience,
+            pseudo_label_options=options_cmc,
+            stage1=stage1,
+        )
+        train_loss = info["train_loss"]
+    train_seconds = time.perf_counter() - start
+    validation = trainer.evaluate()
+    if not trainer.is_world_process_zero():
+        return {}
+    out = Path(args.output_dir)
+    model = trainer.model
+    test = predict_sentiment(model, dsd["test"], batch_size=args.per_device_eval_batch_size)
+    report = sentiment_report(
+        test.probs,
+        test.references,
+        regression_references=test.regression_references,
+        unimodal_labels=test.unimodal_references,
+        convention=model.config.polarity,
+    )
+    report["mean_gates"] = dict(zip(("text", "audio", "visual"), test.gates.mean(0).round(4).tolist()))
+    plot_reliability_diagram(
+        test.probs, test.references, out / "reliability_test.png", title=f"{exp.model_name} (test)"
+    )
+    model_dir = out / "model"
+    model.save_pretrained(model_dir)
+    pseudo = Path(info.get("stage1_dir", "")) / PSEUDO_LABELS_FILE
+    if pseudo.is_file():  # the stage-1 pseudo labels travel with the checkpoint (stage 2 is reproducible)
+        shutil.copy(pseudo, model_dir / PSEUDO_LABELS_FILE)
+    table = sentiment_report_table(report)
+    summary = {
+        "model_name": exp.model_name,
+        "dataset": dataset_name,
+        "dataset_options": options,
+        "calibration": model.config.calibration,
+        "train_seconds": round(train_seconds, 1),
+        "train_loss": train_loss,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "training": info,
+        "validation": validation,
+        "test": report,
+    }
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    card = build_model_card(
+        model_name=exp.model_name,
+        dataset_name=dataset_name,
+        dataset_description=dsd["train"].info.description,
+        report=report,
+        config=model.config,
+        template_path=ROOT / "model_cards" / "merc_model_card.md",
+        extra={"results_table": table},
+    )
+    card.save(model_dir / "README.md")
+    print(f"\n{exp.model_name} — test split, selected on validation\n{table}")
+    print(f"\nSaved {model_dir} (model.safetensors, config.json, README.md) and {out / 'metrics.json'}")
     return report
 
 

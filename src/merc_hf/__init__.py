@@ -19,6 +19,7 @@ _LAZY = {
     "load_dataset": "merc_hf.data",
     "DialogueCollator": "merc_hf.data",
     "PairCollator": "merc_hf.data",
+    "UtteranceCollator": "merc_hf.data",
     "DataFormatError": "merc_hf.data.errors",
     "metric_path": "merc_hf.evaluate_modules",
 }

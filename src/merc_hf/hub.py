@@ -50,6 +50,13 @@ PAIR_EVALUATION_NOTES = (
     "gold pairs outside the candidate space as misses:"
 )
 
+SENTIMENT_EVALUATION_NOTES = (
+    "Test-split results (fractions) of the 3-class sentiment classifier (negative / neutral / positive by the "
+    "sign of the multimodal label); Has0 Acc-2 follows the dataset's convention (see "
+    "`merc_hf.metrics.sentiment`); the modality-inconsistent subset holds the samples whose unimodal labels "
+    "do not all agree with the multimodal label:"
+)
+
 
 def build_model_card(
     *,
@@ -70,7 +77,14 @@ def build_model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     pairs = "pairs" in report
-    task_name = "Emotion-cause pair extraction" if pairs else "Emotion recognition in conversation"
+    sentiment = "acc_3" in report.get("classification", {})
+    task_name = (
+        "Emotion-cause pair extraction"
+        if pairs
+        else "Multimodal sentiment analysis"
+        if sentiment
+        else "Emotion recognition in conversation"
+    )
 
     def result(
         metric_type: str, name: str, value: float | None, args: dict | None = None
@@ -101,6 +115,17 @@ def build_model_card(
             result("f1", "SemEval-2024 weighted Pair-F1", report.get("semeval", {}).get("weighted_f1")),
         ]
         notes = PAIR_EVALUATION_NOTES
+    elif sentiment:
+        cls, cal = report["classification"], report.get("calibration", {})
+        inconsistent = report.get("subsets", {}).get("inconsistent", {})
+        results = [
+            result("accuracy", "Acc-3", cls.get("acc_3")),
+            result("f1", "Weighted F1-3", cls.get("f1_3")),
+            result("accuracy", "Has0 Acc-2", cls.get("has0_acc_2"), {"convention": report.get("convention")}),
+            result("ece", "ECE", cal.get("ece"), {"n_bins": cal.get("n_bins", 15)}),
+            result("accuracy", "Acc-3 (modality-inconsistent subset)", inconsistent.get("acc_3")),
+        ]
+        notes = SENTIMENT_EVALUATION_NOTES
     else:
         cls, cal, fail = (
             report.get("classification", {}),
@@ -125,7 +150,15 @@ def build_model_card(
     card_data = ModelCardData(
         model_name=model_name,
         library_name="merc_hf",
-        tags=["emotion-cause-pair-extraction" if pairs else "emotion-recognition", "conversation", "merc_hf"],
+        tags=[
+            "emotion-cause-pair-extraction"
+            if pairs
+            else "multimodal-sentiment-analysis"
+            if sentiment
+            else "emotion-recognition",
+            *([] if sentiment else ["conversation"]),
+            "merc_hf",
+        ],
         metrics=["f1", "auprc"] if pairs else ["f1", "ece"],
         eval_results=[r for r in results if r is not None],
     )

@@ -120,3 +120,58 @@ def predict_pairs(
             out.predicted_emotions[conv] = emotions[b, :n].tolist()
             out.gold_emotions[conv] = gold_emotions[b, :n].tolist()
     return out
+
+
+@dataclass
+class SentimentPredictions:
+    """Predictions of an utterance-level sentiment model (CMC) over one split, in dataset order."""
+
+    probs: np.ndarray  # (N, 3) softmax of the fused logits
+    modality_probs: np.ndarray  # (N, 3 modalities, 3) softmax of each modality's prediction
+    gates: np.ndarray  # (N, 3) consensus-router weights of the modalities
+    references: np.ndarray  # (N,) 3-class multimodal labels
+    regression_references: np.ndarray  # (N,) multimodal regression labels
+    unimodal_references: np.ndarray | None  # (N, 3) gold unimodal classes, -100 where absent; None if none
+
+
+@torch.no_grad()
+def predict_sentiment(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    show_progress: bool = True,
+) -> SentimentPredictions:
+    """Run an utterance-level sentiment model in eval mode over ``dataset`` (one clip per row)."""
+    from .data.collate import UtteranceCollator
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=UtteranceCollator())
+    model.eval()
+    collected: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("probs", "modality", "gates", "refs", "reg", "uni")
+    }
+    for batch in tqdm(loader, desc="Predicting", unit="batch", disable=not show_progress):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        labels, regression, unimodal = (
+            batch.pop("labels"),
+            batch.pop("regression_labels"),
+            batch.pop("unimodal_labels"),
+        )
+        out = model(**batch)
+        collected["probs"].append(torch.softmax(out.logits.float(), -1).cpu().numpy())
+        collected["modality"].append(torch.softmax(out.modality_logits.float(), -1).cpu().numpy())
+        collected["gates"].append(out.gates.float().cpu().numpy())
+        collected["refs"].append(labels.cpu().numpy())
+        collected["reg"].append(regression.cpu().numpy())
+        collected["uni"].append(unimodal.cpu().numpy())
+    unimodal = np.concatenate(collected["uni"])
+    return SentimentPredictions(
+        probs=np.concatenate(collected["probs"]),
+        modality_probs=np.concatenate(collected["modality"]),
+        gates=np.concatenate(collected["gates"]),
+        references=np.concatenate(collected["refs"]),
+        regression_references=np.concatenate(collected["reg"]),
+        unimodal_references=None if bool((unimodal == -100).all()) else unimodal,
+    )

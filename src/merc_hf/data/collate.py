@@ -15,6 +15,19 @@ Pair batch (emotion–cause pair extraction, :class:`PairCollator`): the same ke
 from the ``emotions`` column, plus ``cause_labels`` long ``(B,T)`` (1 if the utterance is the cause of a
 gold pair, else 0; -100 at padding) and ``pair_labels`` long ``(B,T,T)`` (1 at gold ``(emotion_utt,
 cause_utt)``, else 0).
+
+Utterance batch (sentiment datasets of the CH-SIMS family, :class:`UtteranceCollator`), for ``B`` video
+clips, each modality padded to its longest sequence ``L_m`` in the batch:
+
+=========================  ======================  ==============================================
+``text/audio/visual``      float32 ``(B,L_m,D_m)``  one feature sequence per clip, zero-padded
+``text_mask`` (etc.)       bool ``(B,L_m)``         True for real frames; every clip has >= 1
+``labels``                 long ``(B,)``            3-class sentiment of the multimodal label
+``regression_labels``      float32 ``(B,)``         the multimodal regression label M
+``unimodal_labels``        long ``(B,3)``           text, audio, visual classes; -100 where the row
+                                                    has no such label (MOSI/MOSEI)
+``sample_index``           long ``(B,)``            only if the rows have it (added by MercTrainer)
+=========================  ======================  ==============================================
 """
 
 from __future__ import annotations
@@ -106,3 +119,83 @@ class PairCollator(DialogueCollator):
         batch["cause_labels"] = cause_labels
         batch["pair_labels"] = pair_labels
         return batch
+
+
+@dataclass
+class UtteranceCollator:
+    """Collate dataset rows (one utterance / video clip each) into the utterance batch above.
+
+    Args:
+        modalities: which feature columns to batch; default every modality found in the first row.
+        label_key: the 3-class column (``label``).
+        regression_key: the regression column (``regression_label``); ``None``: no ``regression_labels``.
+        unimodal_label_keys: the text, audio and visual class columns, in that order; a row without one
+            of them gets -100 there. ``None``: ``unimodal_labels`` is all -100 (the key stays in the batch
+            because the ``Trainer`` gathers labels only when every label argument of the model is present).
+    """
+
+    modalities: Sequence[str] | None = None
+    label_key: str = "label"
+    regression_key: str | None = "regression_label"
+    unimodal_label_keys: Sequence[str] | None = ("label_text", "label_audio", "label_visual")
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if not rows:
+            raise ValueError("cannot collate an empty list of utterances")
+        batch: dict[str, torch.Tensor] = {}
+        present = self.modalities if self.modalities is not None else [m for m in MODALITIES if m in rows[0]]
+        for modality in present:
+            sequences = []
+            for row in rows:
+                if modality not in row:
+                    raise ValueError(f"sample {_name(row)!r} has no {modality!r} column")
+                seq = np.asarray(row[modality], dtype=np.float32)
+                if seq.ndim != 2 or seq.shape[0] == 0:
+                    raise ValueError(
+                        f"sample {_name(row)!r}: {modality!r} must be a non-empty (length, dim) sequence, "
+                        f"got shape {seq.shape}"
+                    )
+                sequences.append(seq)
+            dims = {seq.shape[1] for seq in sequences}
+            if len(dims) != 1:
+                raise ValueError(f"{modality!r} feature dimensions differ within the batch: {sorted(dims)}")
+            lengths = [seq.shape[0] for seq in sequences]
+            padded = np.zeros((len(rows), max(lengths), dims.pop()), dtype=np.float32)
+            mask = np.zeros((len(rows), max(lengths)), dtype=bool)
+            for b, (seq, n) in enumerate(zip(sequences, lengths)):
+                padded[b, :n] = seq
+                mask[b, :n] = True
+            batch[modality] = torch.from_numpy(padded)
+            batch[f"{modality}_mask"] = torch.from_numpy(mask)
+        batch["labels"] = torch.tensor([int(_column(row, self.label_key)) for row in rows], dtype=torch.long)
+        if self.regression_key is not None:
+            batch["regression_labels"] = torch.tensor(
+                [float(_column(row, self.regression_key)) for row in rows], dtype=torch.float32
+            )
+        keys = (
+            list(self.unimodal_label_keys)
+            if self.unimodal_label_keys is not None
+            else [None] * len(MODALITIES)
+        )
+        if len(keys) != len(MODALITIES):
+            raise ValueError(f"unimodal_label_keys must name {len(MODALITIES)} columns, got {keys}")
+        batch["unimodal_labels"] = torch.tensor(
+            [
+                [IGNORE_INDEX if k is None or row.get(k) is None else int(row[k]) for k in keys]
+                for row in rows
+            ],
+            dtype=torch.long,
+        )
+        if "sample_index" in rows[0]:  # added by MercTrainer for methods with per-sample state
+            batch["sample_index"] = torch.tensor([int(row["sample_index"]) for row in rows])
+        return batch
+
+
+def _name(row: Mapping[str, Any]) -> object:
+    return row.get("sample_id", row.get("dialogue_id"))
+
+
+def _column(row: Mapping[str, Any], key: str) -> Any:
+    if key not in row or row[key] is None:
+        raise ValueError(f"sample {_name(row)!r} has no {key!r} column")
+    return row[key]

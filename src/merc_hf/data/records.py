@@ -1,23 +1,44 @@
 """Python records: what every reader returns, and the checks every reader applies.
 
 A reader turns files into a :class:`Corpus`: for each split a list of plain-dict records, one per
-dialogue (or conversation). Records hold only Python/numpy values — no torch, no ``datasets`` — so
-readers stay pure and easy to test. :mod:`merc_hf.data.builders` turns a corpus into a
-``datasets.DatasetDict``.
+dialogue (or conversation), or one per utterance (video clip) for the utterance-level sentiment datasets
+of the CH-SIMS family. Records hold only Python/numpy values — no torch, no ``datasets`` — so readers
+stay pure and easy to test. :mod:`merc_hf.data.builders` turns a corpus into a ``datasets.DatasetDict``.
 
-Record keys understood by the builders (all optional except the id):
+Record keys understood by the builders (all optional except the id). Any key named in
+``Corpus.class_names`` becomes a ``ClassLabel`` — a list of them for a list of ints (dialogues), a single
+one for an int (utterance level).
 
-=====================  ===========================================================================
-``dialogue_id``        str — emotion-recognition datasets (one record = one dialogue)
-``conversation_id``    str — emotion–cause datasets (one record = one conversation)
-``speakers``           list[int] — speaker index by order of first appearance in the dialogue
-``labels``             list[int] — per-utterance emotion class (names in ``Corpus.class_names``)
-``emotions``           list[int] — per-utterance emotion class of emotion–cause datasets
-``sentiment``          list[int] — per-utterance sentiment class (MELD)
-``text/audio/visual``  float32 array ``(T, D_m)`` — utterance features of one modality
-``utterances``         list[str] — transcripts
-``pairs``              list[[int, int]] — (emotion utterance, cause utterance), 0-based
-=====================  ===========================================================================
+Dialogue level (one record = one dialogue or conversation):
+
+=========================  =======================================================================
+``dialogue_id``            str — emotion-recognition datasets (one record = one dialogue)
+``conversation_id``        str — emotion–cause datasets (one record = one conversation)
+``speakers``               list[int] — speaker index by order of first appearance in the dialogue
+``labels``                 list[int] — per-utterance emotion class (names in ``Corpus.class_names``)
+``emotions``               list[int] — per-utterance emotion class of emotion–cause datasets
+``sentiment``              list[int] — per-utterance sentiment class (MELD)
+``text/audio/visual``      float32 array ``(T, D_m)`` — utterance features of one modality
+``utterances``             list[str] — transcripts
+``pairs``                  list[[int, int]] — (emotion utterance, cause utterance), 0-based
+=========================  =======================================================================
+
+Utterance level (one record = one video clip; CH-SIMS, CH-SIMS v2, MOSI, MOSEI and the synthetic
+``chsims-like`` preset, see :mod:`merc_hf.data.readers.mmsa`):
+
+=========================  =======================================================================
+``sample_id``              str — MMSA ``id`` (``"<video_id>$_$<clip_id>"``)
+``transcript``             str — MMSA ``raw_text``, when present
+``text/audio/visual``      float32 array ``(L_m, D_m)`` — one feature *sequence* per modality,
+                           trimmed to its true length (at least one frame)
+``regression_label``       float — multimodal label M (SIMS family [-1, 1], MOSI/MOSEI [-3, 3])
+``label``                  int — 3-class by sign of M: 0 negative (< 0), 1 neutral (= 0),
+                           2 positive (> 0)
+``regression_label_text``  float — unimodal labels (also ``_audio``, ``_visual``); SIMS family and
+                           ``chsims-like`` only
+``label_text``             int — their 3-class labels (also ``label_audio``, ``label_visual``)
+``inconsistent_modality``  int — synthetic ground truth: -1 none, 0 text, 1 audio, 2 visual
+=========================  =======================================================================
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@
 * :mod:`.failure`: failure prediction (AUROC, AUPR-S/E, FPR@95TPR) and AURC / E-AURC, correct = positive;
 * :mod:`.cmerc`: CMERC confidence boosts, CEL and uncertain-sample rates (Tu et al., ACM MM 2024);
 * :mod:`.pairs`: emotion–cause Pair-F1 (set-based and SemEval-2024), pair AUPRC, RPCL diagnostics;
+* :mod:`.sentiment`: CH-SIMS / MOSI / MOSEI sentiment metrics (MMSA regression conventions, CMC's
+  3-class Acc/Has0/Non0 with a correct Non0, consistent/inconsistent subsets, a sentiment report);
 * :mod:`.report`: everything above in one JSON-serialisable dict; :mod:`.plots`: reliability diagrams.
 
 Inputs may be numpy arrays, torch tensors or lists; bad input raises ``ValueError`` naming the argument.
@@ -26,16 +28,31 @@ from .pairs import (
 )
 from .plots import plot_reliability_diagram, plot_reliability_grid
 from .report import pair_extraction_report, pair_report_table, reliability_report
+from .sentiment import (
+    SENTIMENT_CLASS_NAMES,
+    consistency_mask,
+    expected_sentiment,
+    mosi_regression_scores,
+    sentiment_classes,
+    sentiment_classification_scores,
+    sentiment_report,
+    sentiment_report_table,
+    sims_regression_scores,
+)
 
 __all__ = [
     "SEMEVAL_EMOTIONS",
+    "SENTIMENT_CLASS_NAMES",
     "best_pair_threshold",
     "calibration_errors",
     "cel",
     "classification_scores",
     "confidence_boosts",
+    "consistency_mask",
     "decode_pairs",
+    "expected_sentiment",
     "failure_prediction",
+    "mosi_regression_scores",
     "pair_auprc",
     "pair_confidence_diagnostics",
     "pair_extraction_report",
@@ -46,5 +63,10 @@ __all__ = [
     "reliability_bins",
     "reliability_report",
     "semeval_pair_f1",
+    "sentiment_classes",
+    "sentiment_classification_scores",
+    "sentiment_report",
+    "sentiment_report_table",
+    "sims_regression_scores",
     "uncertain_sample_rates",
 ]

@@ -19,6 +19,7 @@ ARCHITECTURES: list[tuple[str, str, str]] = [
     ("pair_scorer", "PairScorerConfig", "PairScorerModel"),
     ("ensemble", "MercEnsembleConfig", "MercEnsembleModel"),
     ("sure", "SUREConfig", "SUREModel"),
+    ("cmc", "CMCConfig", "CMCModel"),
 ]
 
 

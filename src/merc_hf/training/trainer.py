@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,19 @@ class MercTrainer(Trainer):
             the model never sees it), ``sam_rho`` (sharpness-aware steps, :meth:`training_step`),
             ``swa_start`` (weight averaging over the late epochs, applied when training ends) and
             ``state_dict``/``load_state_dict`` (saved in every checkpoint as
-            ``calibration_state.safetensors`` and restored on resume).
+            ``calibration_state.safetensors`` and restored on resume), ``prepare_inputs(inputs) -> inputs``
+            (rewrites a training batch before the forward pass, e.g. CMC's pseudo labels) and the callbacks
+            ``on_train_begin(model)``, ``on_epoch_begin(epoch)`` (epochs counted from 1),
+            ``on_step_end(model)`` (after each optimizer step) and ``on_train_end(model)`` (after the best
+            checkpoint was loaded). Models whose output has ``loss_parts`` (CMC) have those logged too.
         Everything else is passed to ``transformers.Trainer``. The data collator and ``compute_metrics``
         default to the model's task: :class:`~merc_hf.data.DialogueCollator` and :func:`emotion_metrics`
         for emotion recognition; for pair extraction (models with ``merc_task = "pairs"``),
         :class:`~merc_hf.data.PairCollator` and :func:`pair_metrics`, with evaluation batches padded to
         ``config.max_utterances`` so that pair matrices of all batches and ranks have one shape (the
-        ``Trainer`` concatenates and gathers evaluation outputs along the batch dimension only).
+        ``Trainer`` concatenates and gathers evaluation outputs along the batch dimension only); for
+        utterance-level sentiment models (``merc_task = "sentiment"``, CMC),
+        :class:`~merc_hf.data.UtteranceCollator` and :func:`sentiment_metrics` with the model's label convention.
     """
 
     loss_is_scaled_for_ga = False
@@ -63,6 +70,12 @@ class MercTrainer(Trainer):
             kwargs.setdefault("compute_metrics", pair_metrics)
             kwargs.setdefault("preprocess_logits_for_metrics", _pair_scores)
             self._eval_collator = PairCollator(pad_to=model.config.max_utterances)
+        elif getattr(model, "merc_task", "emotion") == "sentiment":
+            from ..data.collate import UtteranceCollator
+
+            kwargs.setdefault("data_collator", UtteranceCollator())
+            kwargs.setdefault("compute_metrics", partial(sentiment_metrics, convention=model.config.polarity))
+            kwargs.setdefault("preprocess_logits_for_metrics", _logits_only)
         else:
             kwargs.setdefault("data_collator", DialogueCollator())
             kwargs.setdefault("compute_metrics", emotion_metrics)
@@ -86,10 +99,17 @@ class MercTrainer(Trainer):
             self.add_callback(_CurriculumCallback(self))
         if getattr(calibration, "swa_start", None) is not None:
             self.add_callback(_WeightAveragingCallback(self))
+        if any(hasattr(calibration, hook) for hook in _MethodHooksCallback.HOOKS):
+            self.add_callback(_MethodHooksCallback(self))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training and hasattr(self.calibration, "prepare_inputs"):
+            inputs = self.calibration.prepare_inputs(inputs)
         outputs = model(**{k: v for k, v in inputs.items() if k != "sample_index"})
         loss = outputs.loss
+        if model.training:
+            for name, value in (getattr(outputs, "loss_parts", None) or {}).items():
+                self._loss_parts[name].append(value)
         if model.training and self.calibration is not None:
             extra, parts = self.calibration.training_loss(model, inputs, outputs)
             loss = loss + extra
@@ -230,6 +250,37 @@ class _WeightAveragingCallback(TrainerCallback):
         return control
 
 
+class _MethodHooksCallback(TrainerCallback):
+    """Forwards the training events a calibration method asks for (``on_train_begin(model)``,
+    ``on_epoch_begin(epoch)`` with epochs counted from 1, ``on_step_end(model)``, ``on_train_end(model)``) to
+    the method."""
+
+    HOOKS = ("on_train_begin", "on_epoch_begin", "on_step_end", "on_train_end")
+
+    def __init__(self, trainer: MercTrainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if hasattr(self.trainer.calibration, "on_train_begin"):
+            self.trainer.calibration.on_train_begin(self.trainer.model)
+        return control
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if hasattr(self.trainer.calibration, "on_epoch_begin"):
+            self.trainer.calibration.on_epoch_begin(int(state.epoch or 0) + 1)
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if hasattr(self.trainer.calibration, "on_step_end"):
+            self.trainer.calibration.on_step_end(self.trainer.model)
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if hasattr(self.trainer.calibration, "on_train_end"):
+            self.trainer.calibration.on_train_end(self.trainer.model)
+        return control
+
+
 def _logits_only(logits: Any, labels: torch.Tensor) -> torch.Tensor:
     return logits[0] if isinstance(logits, (tuple, list)) else logits
 
@@ -282,4 +333,24 @@ def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
         "pair_f1": best["f1"],
         "pair_threshold": best["threshold"],
         "pair_auprc": pair_auprc(scores, gold),
+    }
+
+
+def sentiment_metrics(prediction: EvalPrediction, convention: str = "sims") -> dict[str, float]:
+    """3-class accuracy and weighted F1, Has0 Acc-2 (``convention``: ``"sims"`` or ``"mosi"``, see
+    :mod:`merc_hf.metrics.sentiment`) and ECE of an evaluation split of an utterance-level sentiment model.
+    ``label_ids`` are ``(labels, ...)`` in the model's ``forward`` order; only the multimodal labels are used."""
+    from ..metrics import calibration_errors, sentiment_classification_scores
+
+    logits = (
+        prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    )
+    labels = prediction.label_ids[0] if isinstance(prediction.label_ids, tuple) else prediction.label_ids
+    probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1).numpy()
+    scores = sentiment_classification_scores(probs, labels, convention=convention)
+    return {
+        "accuracy": float(scores["acc_3"]),
+        "weighted_f1": float(scores["f1_3"]),
+        "has0_acc_2": float(scores["has0_acc_2"]),
+        "ece": float(calibration_errors(probs, labels)["ece"]),
     }

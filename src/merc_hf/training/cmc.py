@@ -1,0 +1,174 @@
+"""CMC's two-stage training (reference notes §3.5) with :class:`~merc_hf.training.MercTrainer`.
+
+Stage 1, unimodal pre-training: each modality's encoder and head learn from its own targets, with a
+supervised contrastive term over the unimodal embeddings (``config.stage = "unimodal"``). The targets are
+
+* ``"pseudo"`` (CMC): pseudo labels from the pseudo-label generation module
+  (:class:`~merc_hf.calibration.PseudoLabelGeneration`), initialised from the multimodal label and moved by
+  the students' predictions; the models kept for stage 2 are the EMA teachers;
+* ``"gold"`` (CMC-GT): the dataset's unimodal labels (CH-SIMS and CH-SIMS v2 have them).
+
+Stage 2, multimodal fine-tuning: the stage-1 encoders and heads inside the parameter-free fusion and the
+consensus router (``config.stage = "multimodal"``), trained with CE on the fused prediction and on each
+modality's prediction (against the stage-1 pseudo labels, or the gold unimodal labels) plus the contrastive
+term. Validation batches never carry pseudo or gold unimodal labels in the ``"pseudo"`` variant (their
+unimodal targets fall back to the multimodal label), so model selection uses no unimodal annotation.
+
+The stage-1 pseudo labels are written next to the stage-1 model (``stage1/pseudo_labels.json``, keyed by
+sample id) and stage 2 can be re-run from that folder alone (``stage1=`` argument), so stage 2 is
+reproducible without repeating stage 1.
+
+Deviation from the reference: stage 1 keeps the EMA teachers of the last epoch instead of selecting each
+modality's model by its own lowest validation loss (the reference's per-modality early stopping).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict
+from transformers import EarlyStoppingCallback, TrainingArguments
+
+from ..data.collate import UtteranceCollator
+from .trainer import MercTrainer
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("pseudo", "gold")
+UNIMODAL_KEYS = ("label_text", "label_audio", "label_visual")
+PSEUDO_KEYS = ("pseudo_label_text", "pseudo_label_audio", "pseudo_label_visual")
+PSEUDO_LABELS_FILE = "pseudo_labels.json"
+
+
+def _stage_arguments(args: TrainingArguments, output_dir: str, epochs: float) -> TrainingArguments:
+    """The run's arguments for one stage: its own folder and epochs, selection on the lowest validation loss
+    as in the reference."""
+    return replace(
+        args,
+        output_dir=output_dir,
+        num_train_epochs=epochs,
+        metric_for_best_model="loss",
+        greater_is_better=False,
+    )
+
+
+def train_cmc(
+    config: Any,
+    dsd: DatasetDict,
+    args: TrainingArguments,
+    *,
+    variant: str = "pseudo",
+    stage1_epochs: float | None = None,
+    early_stopping_patience: int | None = None,
+    pseudo_label_options: dict[str, Any] | None = None,
+    stage1: str | os.PathLike | None = None,
+) -> tuple[MercTrainer, dict[str, Any]]:
+    """Train a CMC model in two stages; return the stage-2 trainer (best validation checkpoint loaded) and a
+    summary (``stage1_dir``, pseudo-label statistics, training losses).
+
+    Args:
+        config: a :class:`~merc_hf.models.cmc.CMCConfig` (its ``stage`` is set per stage here).
+        dsd: ``train``/``validation``/``test`` utterance-level splits (``merc_hf.load_dataset("chsims", ...)``).
+        args: ``TrainingArguments`` of stage 2; stage 1 reuses them in ``<output_dir>/stage1``.
+        variant: ``"pseudo"`` (CMC) or ``"gold"`` (CMC-GT, needs ``label_text/audio/visual`` columns).
+        stage1_epochs: epochs of stage 1 (default: those of ``args``).
+        early_stopping_patience: stop a stage after this many evaluations without a lower validation loss
+            (the reference uses 10); ``None`` trains every epoch.
+        pseudo_label_options: keyword arguments of :class:`~merc_hf.calibration.PseudoLabelGeneration`.
+        stage1: a finished stage-1 folder to start stage 2 from (skips stage 1).
+    """
+    from ..calibration.cmc_pseudo_labels import PseudoLabelGeneration
+    from ..models.cmc import CMCModel
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    train = dsd["train"]
+    if variant == "gold":
+        missing = [k for k in UNIMODAL_KEYS if k not in train.features]
+        if missing:
+            raise ValueError(
+                f"variant='gold' (CMC-GT) needs the unimodal labels {list(UNIMODAL_KEYS)}, but the training "
+                f"split lacks {missing} (MOSI/MOSEI have none): use variant='pseudo'"
+            )
+    callbacks = [EarlyStoppingCallback(early_stopping_patience)] if early_stopping_patience else []
+    stage1_dir = Path(stage1) if stage1 is not None else Path(args.output_dir) / "stage1"
+    summary: dict[str, Any] = {"variant": variant, "stage1_dir": str(stage1_dir)}
+
+    if stage1 is None:
+        torch_seed(args.seed)
+        model = CMCModel(config.__class__(**{**config.to_dict(), "stage": "unimodal"}))
+        plgm = PseudoLabelGeneration(**(pseudo_label_options or {})) if variant == "pseudo" else None
+        if plgm is not None:
+            plgm.initialize(_as_long(train["label"]))
+        trainer = MercTrainer(
+            model=model,
+            args=_stage_arguments(args, str(stage1_dir), stage1_epochs or args.num_train_epochs),
+            train_dataset=train,
+            eval_dataset=dsd["validation"],
+            data_collator=UtteranceCollator(unimodal_label_keys=UNIMODAL_KEYS if variant == "gold" else None),
+            calibration=plgm,
+            callbacks=list(callbacks),
+        )
+        summary["stage1_train_loss"] = trainer.train().training_loss
+        model = trainer.model
+        model.save_pretrained(stage1_dir / "model")
+        if plgm is not None:
+            hard = plgm.hard_pseudo_labels().tolist()
+            pseudo = {sample_id: hard[i] for i, sample_id in enumerate(train["sample_id"])}
+            (stage1_dir / PSEUDO_LABELS_FILE).write_text(json.dumps(pseudo))
+    else:
+        model = CMCModel.from_pretrained(stage1_dir / "model")
+
+    keys = UNIMODAL_KEYS
+    if variant == "pseudo":
+        pseudo = json.loads((stage1_dir / PSEUDO_LABELS_FILE).read_text())
+        missing = [s for s in train["sample_id"] if s not in pseudo]
+        if missing:
+            raise ValueError(
+                f"{stage1_dir / PSEUDO_LABELS_FILE} has no pseudo labels for {len(missing)} training samples "
+                f"(first: {missing[0]!r}); was stage 1 run on another dataset?"
+            )
+        rows = [pseudo[s] for s in train["sample_id"]]
+        for m, key in enumerate(PSEUDO_KEYS):
+            train = train.add_column(key, [row[m] for row in rows])
+        summary["pseudo_label_disagreement"] = _disagreement(rows, train["label"])
+        keys = PSEUDO_KEYS
+
+    torch_seed(args.seed)
+    model = CMCModel.from_unimodal(model, stage="multimodal")
+    trainer = MercTrainer(
+        model=model,
+        args=_stage_arguments(args, args.output_dir, args.num_train_epochs),
+        train_dataset=train,
+        eval_dataset=dsd["validation"],
+        data_collator=UtteranceCollator(unimodal_label_keys=keys),
+        callbacks=list(callbacks),
+    )
+    summary["train_loss"] = trainer.train().training_loss
+    return trainer, summary
+
+
+def _disagreement(rows: list[list[int]], labels: list[int]) -> dict[str, float]:
+    """Share of training samples whose pseudo label of each modality differs from the multimodal label."""
+    n = max(len(labels), 1)
+    return {
+        modality: sum(row[m] != label for row, label in zip(rows, labels)) / n
+        for m, modality in enumerate(("text", "audio", "visual"))
+    }
+
+
+def _as_long(values: list[int]):
+    import torch
+
+    return torch.as_tensor(values, dtype=torch.long)
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
