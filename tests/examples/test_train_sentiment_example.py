@@ -1,0 +1,103 @@
+"""examples/train.py on utterance-level sentiment data (CMC's two stages, CMC-GT, the concatenation baseline)
+and :func:`merc_hf.training.cmc.train_cmc` on its own: outputs, pseudo labels, reload, reproducible stage 2."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, TrainingArguments
+
+import merc_hf
+from merc_hf.inference import predict_sentiment
+from merc_hf.training.cmc import PSEUDO_LABELS_FILE, train_cmc
+from tests.data.factories import write_mmsa_pickle
+from tests.examples.test_train_example import ROOT, load_example
+
+TINY_DATA = {"preset": "chsims-like", "n_samples": 60, "dims": {"text": 8, "audio": 6, "visual": 6}}
+TINY_MODEL = {"num_layers": 1, "num_heads": 2, "embed_dim": 8, "feedforward_dim": 16}
+
+
+def _train(tmp_path, hub_config: str, *extra: str) -> dict:
+    return load_example().main([
+        "--hub_config", str(ROOT / "hub_configs" / hub_config), "--output_dir", str(tmp_path),
+        "--num_train_epochs", "1", "--disable_tqdm", "true", "--per_device_train_batch_size", "16",
+        "--dataset_options", json.dumps(TINY_DATA), "--model_options", json.dumps(TINY_MODEL), *extra,
+    ])  # fmt: skip
+
+
+def test_cmc_two_stages_end_to_end(tmp_path):
+    report = _train(tmp_path, "cmc-chsims-like.json", "--calibration_options", '{"stage1_epochs": 1}')
+    assert {"classification", "calibration", "subsets"} <= set(report)
+    assert report["subsets"]["consistent"]["n"] + report["subsets"]["inconsistent"]["n"] == report["n_samples"]
+    model_dir = tmp_path / "model"
+    assert {"model.safetensors", "config.json", "README.md", PSEUDO_LABELS_FILE} <= {
+        p.name for p in model_dir.iterdir()
+    }
+    pseudo = json.loads((model_dir / PSEUDO_LABELS_FILE).read_text())
+    data = merc_hf.load_dataset("synthetic", seed=0, **TINY_DATA)
+    assert set(pseudo) == set(data["train"]["sample_id"])
+    assert all(len(v) == 3 and set(v) <= {0, 1, 2} for v in pseudo.values())
+    card = (model_dir / "README.md").read_text()
+    assert "Acc-3" in card and "multimodal-sentiment-analysis" in card
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["calibration"]["name"] == "cmc" and metrics["training"]["variant"] == "pseudo"
+    assert (tmp_path / "reliability_test.png").stat().st_size > 1000
+
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32)
+    assert model.config.stage == "multimodal" and model.config.fusion == "consensus"
+    test = predict_sentiment(model, data["test"], show_progress=False)
+    accuracy = float((test.probs.argmax(-1) == test.references).mean())
+    assert accuracy == pytest.approx(report["classification"]["acc_3"], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("hub_config", "stages"), [("cmc-gt-chsims-like.json", 2), ("concat-fusion-chsims-like.json", 1)]
+)
+def test_cmc_gt_and_concat_baseline(tmp_path, hub_config, stages):
+    report = _train(tmp_path, hub_config)
+    assert report["subsets"]["inconsistent"]["n"] > 0
+    assert (tmp_path / "stage1").is_dir() == (stages == 2)
+    assert not (tmp_path / "model" / PSEUDO_LABELS_FILE).exists()
+    config = AutoConfig.from_pretrained(tmp_path / "model")
+    assert config.fusion == ("concat" if stages == 1 else "consensus")
+
+
+def _arguments(tmp_path) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=1,
+        per_device_train_batch_size=16,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        load_best_model_at_end=True,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        seed=3,
+        use_cpu=True,
+    )
+
+
+def test_stage_two_is_reproducible_from_the_saved_stage_one(tmp_path):
+    data = merc_hf.load_dataset("synthetic", seed=0, **TINY_DATA)
+    config = AutoConfig.for_model("merc_cmc", text_dim=8, audio_dim=6, visual_dim=6, **TINY_MODEL)
+    args = _arguments(tmp_path / "first")
+    first, info = train_cmc(config, data, args)
+    assert set(info["pseudo_label_disagreement"]) == {"text", "audio", "visual"}
+    again, _ = train_cmc(config, data, replace(args, output_dir=str(tmp_path / "again")), stage1=info["stage1_dir"])
+    probs = [predict_sentiment(t.model, data["test"], show_progress=False).probs for t in (first, again)]
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
+
+
+def test_gold_variant_needs_unimodal_labels(tmp_path):
+    write_mmsa_pickle(tmp_path / "data" / "unaligned_50.pkl", "mosi", n=(6, 3, 3))
+    data = merc_hf.load_dataset("mosi", tmp_path / "data", cache_dir=tmp_path / "cache")
+    config = AutoConfig.for_model(
+        "merc_cmc", **{f"{m}_dim": data["train"].features[m].shape[1] for m in ("text", "audio", "visual")}
+    )
+    with pytest.raises(ValueError, match="unimodal labels.*MOSI/MOSEI have none"):
+        train_cmc(config, data, _arguments(tmp_path / "out"), variant="gold")
