@@ -32,7 +32,9 @@ def _train(tmp_path, hub_config: str, *extra: str) -> dict:
 def test_cmc_two_stages_end_to_end(tmp_path):
     report = _train(tmp_path, "cmc-chsims-like.json", "--calibration_options", '{"stage1_epochs": 1}')
     assert {"classification", "calibration", "subsets"} <= set(report)
-    assert report["subsets"]["consistent"]["n"] + report["subsets"]["inconsistent"]["n"] == report["n_samples"]
+    assert (
+        report["subsets"]["consistent"]["n"] + report["subsets"]["inconsistent"]["n"] == report["n_samples"]
+    )
     model_dir = tmp_path / "model"
     assert {"model.safetensors", "config.json", "README.md", PSEUDO_LABELS_FILE} <= {
         p.name for p in model_dir.iterdir()
@@ -88,7 +90,9 @@ def test_stage_two_is_reproducible_from_the_saved_stage_one(tmp_path):
     args = _arguments(tmp_path / "first")
     first, info = train_cmc(config, data, args)
     assert set(info["pseudo_label_disagreement"]) == {"text", "audio", "visual"}
-    again, _ = train_cmc(config, data, replace(args, output_dir=str(tmp_path / "again")), stage1=info["stage1_dir"])
+    again, _ = train_cmc(
+        config, data, replace(args, output_dir=str(tmp_path / "again")), stage1=info["stage1_dir"]
+    )
     probs = [predict_sentiment(t.model, data["test"], show_progress=False).probs for t in (first, again)]
     np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
 
