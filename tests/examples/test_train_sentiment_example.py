@@ -105,3 +105,17 @@ def test_gold_variant_needs_unimodal_labels(tmp_path):
     )
     with pytest.raises(ValueError, match="unimodal labels.*MOSI/MOSEI have none"):
         train_cmc(config, data, _arguments(tmp_path / "out"), variant="gold")
+
+
+def test_cmc_chsims_hub_config_on_an_mmsa_pickle(tmp_path):
+    """The published CH-SIMS config end to end on a generated pickle in MMSA's layout and folder structure."""
+    write_mmsa_pickle(tmp_path / "CH-SIMS" / "Processed" / "unaligned_39.pkl", "chsims", n=(24, 8, 8))
+    report = load_example().main([
+        "--hub_config", str(ROOT / "hub_configs" / "cmc-chsims.json"), "--data_dir", str(tmp_path / "CH-SIMS"),
+        "--output_dir", str(tmp_path / "out"), "--num_train_epochs", "1", "--disable_tqdm", "true",
+        "--model_options", json.dumps(TINY_MODEL), "--calibration_options", '{"stage1_epochs": 1}',
+    ])  # fmt: skip
+    assert report["n_samples"] == 8 and report["convention"] == "sims"
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["dataset"] == "chsims" and metrics["calibration"]["name"] == "cmc"
+    assert len(json.loads((tmp_path / "out" / "model" / PSEUDO_LABELS_FILE).read_text())) == 24
