@@ -44,9 +44,8 @@ Checks and repairs, all explicit:
 * A missing split or required field, a wrong number of dimensions, fields whose sample counts disagree,
   a non-numeric array, a non-finite or out-of-range label, a duplicated id, an empty split, or an
   attention mask that is not a 0/1 prefix is a :class:`~merc_hf.data.errors.DataFormatError` naming
-  the file, the field and, where it applies, the split (as named in the file) and the sample id. The
-  split and sample id are part of the message (``DataFormatError`` has attributes for the file, a
-  dialogue and the field only).
+  the file, the field and, where it applies, the split (as named in the file) and the sample id (also
+  the error's ``split`` and ``sample`` attributes).
 
 Pickles are untrusted input and go through :func:`merc_hf.data.safe_pickle.load_pickle`.
 """
@@ -152,17 +151,6 @@ def sentiment_class(value: float) -> int:
     return 0 if value < 0 else (1 if value == 0 else 2)
 
 
-def _error(
-    message: str, *, file: str, field: str, split: str | None = None, sample: Any = None
-) -> DataFormatError:
-    where = []
-    if split is not None:
-        where.append(f"split {split!r}")
-    if sample is not None:
-        where.append(f"sample {str(sample)!r}")
-    return DataFormatError(f"{', '.join(where)}: {message}" if where else message, file=file, field=field)
-
-
 def find_mmsa_pickle(data_dir: str | os.PathLike | None, pickle_file: str | os.PathLike | None) -> Path:
     """The pickle to read: ``pickle_file``, ``data_dir`` itself when it is a file, or the one file in
     ``data_dir`` or ``data_dir/Processed`` named like :data:`FILE_NAMES`."""
@@ -203,7 +191,9 @@ class _Split:
     def __init__(self, data: Any, *, file: str, split: str) -> None:
         self.file, self.split = file, split
         if not isinstance(data, Mapping):
-            raise _error(f"expected a dict of fields, got {type(data).__name__}", file=file, field=split)
+            raise DataFormatError(
+                f"expected a dict of fields, got {type(data).__name__}", file=file, field=split
+            )
         self.data = data
         self.ids = self._ids()
         self.n = len(self.ids)
@@ -213,14 +203,14 @@ class _Split:
 
     def error(self, message: str, field: str, index: int | None = None) -> DataFormatError:
         sample = None if index is None else self.ids[index]
-        return _error(message, file=self.file, field=field, split=self.split, sample=sample)
+        return DataFormatError(message, file=self.file, field=field, split=self.split, sample=sample)
 
     def _ids(self) -> list[str]:
         if not self.has("id"):
-            raise _error("required field missing", file=self.file, field="id", split=self.split)
+            raise DataFormatError("required field missing", file=self.file, field="id", split=self.split)
         raw = self.data["id"]
         if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, np.ndarray)):
-            raise _error(
+            raise DataFormatError(
                 f"expected one id per sample, got {type(raw).__name__}",
                 file=self.file,
                 field="id",
@@ -233,12 +223,12 @@ class _Split:
         seen: set[str] = set()
         for vid in ids:
             if vid in seen:
-                raise _error(
+                raise DataFormatError(
                     "sample id listed twice", file=self.file, field="id", split=self.split, sample=vid
                 )
             seen.add(vid)
         if not ids:
-            raise _error("split has no samples", file=self.file, field="id", split=self.split)
+            raise DataFormatError("split has no samples", file=self.file, field="id", split=self.split)
         return ids
 
     def array(self, field: str, ndim: int) -> np.ndarray:
@@ -479,7 +469,7 @@ def read_mmsa(
     splits = {name: _Split(data[key], file=file, split=key) for name, key in SPLIT_KEYS.items()}
     for split in splits.values():
         if not (split.has("text") or split.has("text_bert") or split.has("raw_text")):
-            raise _error(
+            raise DataFormatError(
                 "no text at all: none of 'text' (BERT features), 'text_bert' (tokens) and 'raw_text'",
                 file=file,
                 field="text",
