@@ -89,7 +89,9 @@ def test_stage_two_is_reproducible_from_the_saved_stage_one(tmp_path):
     config = AutoConfig.for_model("merc_cmc", text_dim=8, audio_dim=6, visual_dim=6, **TINY_MODEL)
     args = _arguments(tmp_path / "first")
     first, info = train_cmc(config, data, args)
-    assert set(info["pseudo_label_disagreement"]) == {"text", "audio", "visual"}
+    quality = info["pseudo_labels"]
+    assert set(quality) == {"text", "audio", "visual"}
+    assert all(0 <= q["moved"] <= 1 and 0 <= q["accuracy"] <= 1 for q in quality.values())
     again, _ = train_cmc(
         config, data, replace(args, output_dir=str(tmp_path / "again")), stage1=info["stage1_dir"]
     )
@@ -119,3 +121,27 @@ def test_cmc_chsims_hub_config_on_an_mmsa_pickle(tmp_path):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["dataset"] == "chsims" and metrics["calibration"]["name"] == "cmc"
     assert len(json.loads((tmp_path / "out" / "model" / PSEUDO_LABELS_FILE).read_text())) == 24
+
+
+def test_pseudo_label_quality_by_hand():
+    from datasets import Dataset
+
+    from merc_hf.training.cmc import pseudo_label_quality
+
+    train = Dataset.from_dict(
+        {
+            "label": [0, 1, 2, 2],
+            "label_text": [0, 2, 1, 2],
+            "label_audio": [0, 1, 2, 2],
+            "label_visual": [0, 1, 2, 0],
+        }
+    )
+    quality = pseudo_label_quality([[0, 0, 0], [2, 1, 1], [2, 2, 2], [2, 2, 0]], train)
+    # text: moved on sample 1 only; matches gold on 0, 1, 3; gold differs on samples 1, 2, recovered on 1
+    assert quality["text"] == {"moved": 0.25, "accuracy": 0.75, "recovered": 0.5}
+    assert quality["audio"] == {"moved": 0.0, "accuracy": 1.0, "recovered": None}
+    # visual: moved on 3 (0 != 2); gold differs only on 3, recovered (pseudo 0 == gold 0)
+    assert quality["visual"] == {"moved": 0.25, "accuracy": 1.0, "recovered": 1.0}
+    assert set(pseudo_label_quality([[0, 0, 0]] * 4, train.remove_columns(["label_text"]))["text"]) == {
+        "moved"
+    }

@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import DatasetDict
 from transformers import EarlyStoppingCallback, TrainingArguments
 
@@ -136,7 +137,7 @@ def train_cmc(
         rows = [pseudo[s] for s in train["sample_id"]]
         for m, key in enumerate(PSEUDO_KEYS):
             train = train.add_column(key, [row[m] for row in rows])
-        summary["pseudo_label_disagreement"] = _disagreement(rows, train["label"])
+        summary["pseudo_labels"] = pseudo_label_quality(rows, train)
         keys = PSEUDO_KEYS
 
     torch_seed(args.seed)
@@ -153,13 +154,25 @@ def train_cmc(
     return trainer, summary
 
 
-def _disagreement(rows: list[list[int]], labels: list[int]) -> dict[str, float]:
-    """Share of training samples whose pseudo label of each modality differs from the multimodal label."""
-    n = max(len(labels), 1)
-    return {
-        modality: sum(row[m] != label for row, label in zip(rows, labels)) / n
-        for m, modality in enumerate(("text", "audio", "visual"))
-    }
+def pseudo_label_quality(pseudo: list[list[int]], train: Any) -> dict[str, dict[str, float]]:
+    """Per modality: the share of training samples whose pseudo label differs from the multimodal label
+    (``moved``) and, when the data has gold unimodal labels (CH-SIMS, the synthetic preset), the pseudo
+    labels' accuracy against them (``accuracy``) and the share of the samples whose gold unimodal label
+    differs from the multimodal one that the pseudo label recovers (``recovered``)."""
+    labels = np.asarray(train["label"])
+    pseudo_array = np.asarray(pseudo).reshape(len(labels), len(UNIMODAL_KEYS))
+    quality: dict[str, dict[str, float]] = {}
+    for m, (modality, key) in enumerate(zip(("text", "audio", "visual"), UNIMODAL_KEYS)):
+        row = {"moved": float((pseudo_array[:, m] != labels).mean())}
+        if key in train.features:
+            gold = np.asarray(train[key])
+            differs = gold != labels
+            row["accuracy"] = float((pseudo_array[:, m] == gold).mean())
+            row["recovered"] = (
+                float((pseudo_array[differs, m] == gold[differs]).mean()) if differs.any() else None
+            )
+        quality[modality] = row
+    return quality
 
 
 def _as_long(values: list[int]):
