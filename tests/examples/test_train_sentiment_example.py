@@ -55,6 +55,20 @@ def test_cmc_two_stages_end_to_end(tmp_path):
     accuracy = float((test.probs.argmax(-1) == test.references).mean())
     assert accuracy == pytest.approx(report["classification"]["acc_3"], abs=1e-9)
 
+    evaluated = load_example("evaluate").main([
+        "--model", str(model_dir), "--dataset_options", json.dumps({**TINY_DATA, "seed": 0}),
+        "--output", str(tmp_path / "eval.json"),
+    ])  # fmt: skip
+    assert evaluated["report"]["classification"] == report["classification"]
+    removal = {row["removed"]: row for row in evaluated["modality_removal"]}
+    assert set(removal) == {"none", "text", "audio", "visual"}
+    assert removal["none"]["acc_3"] == pytest.approx(accuracy)
+    without_text = predict_sentiment(model, data["test"], keep_modalities=(0, 1, 1), show_progress=False)
+    assert removal["text"]["acc_3"] == pytest.approx(
+        float((without_text.probs.argmax(-1) == test.references).mean())
+    )
+    assert not np.allclose(without_text.probs, test.probs)
+
 
 @pytest.mark.parametrize(
     ("hub_config", "stages"), [("cmc-gt-chsims-like.json", 2), ("concat-fusion-chsims-like.json", 1)]
