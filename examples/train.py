@@ -247,33 +247,14 @@ def main(argv: list[str] | None = None) -> dict:
                 plot_path=out / "reliability_test.png",
                 title=f"{exp.model_name} (test)",
             )
-        model_dir = out / "model"
-        trainer.model.save_pretrained(model_dir)
-        summary = {
-            "model_name": exp.model_name,
+        save_run(trainer, exp, dsd, report, table, {
             "dataset": dataset_name,
             "dataset_options": options,
-            "calibration": trainer.model.config.calibration,
             "train_seconds": round(train_seconds, 1),
             "train_seconds_per_epoch": round(train_seconds / max(args.num_train_epochs, 1), 2),
             "train_loss": train_loss,
-            "best_checkpoint": trainer.state.best_model_checkpoint,
             "validation": validation,
-            "test": report,
-        }
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-        card = build_model_card(
-            model_name=exp.model_name,
-            dataset_name=dataset_name,
-            dataset_description=dsd["train"].info.description,
-            report=report,
-            config=trainer.model.config,
-            template_path=ROOT / "model_cards" / "merc_model_card.md",
-            extra={"results_table": table},
-        )
-        card.save(model_dir / "README.md")
-        print(f"\n{exp.model_name} — test split, selected on validation\n{table}")
-        print(f"\nSaved {model_dir} (model.safetensors, config.json, README.md) and {out / 'metrics.json'}")
+        })  # fmt: skip
     return report
 
 
@@ -354,38 +335,49 @@ def train_sentiment(exp, args, hub, dsd, dataset_name, options) -> dict:
     plot_reliability_diagram(
         test.probs, test.references, out / "reliability_test.png", title=f"{exp.model_name} (test)"
     )
-    model_dir = out / "model"
-    model.save_pretrained(model_dir)
+    model_dir = save_run(trainer, exp, dsd, report, sentiment_report_table(report), {
+        "dataset": dataset_name,
+        "dataset_options": options,
+        "train_seconds": round(train_seconds, 1),
+        "train_loss": train_loss,
+        "training": info,
+        "validation": validation,
+    })  # fmt: skip
     pseudo = Path(info.get("stage1_dir", "")) / PSEUDO_LABELS_FILE
     if pseudo.is_file():  # the stage-1 pseudo labels travel with the checkpoint (stage 2 is reproducible)
         shutil.copy(pseudo, model_dir / PSEUDO_LABELS_FILE)
-    table = sentiment_report_table(report)
+    return report
+
+
+def save_run(
+    trainer: MercTrainer, exp: ExperimentArguments, dsd, report: dict, table: str, summary: dict
+) -> Path:
+    """Save the selected model to ``<output_dir>/model`` with its model card, and ``metrics.json`` (``summary``
+    plus the name, calibration, best checkpoint and test report); print the results table."""
+    out = Path(trainer.args.output_dir)
+    model_dir = out / "model"
+    trainer.model.save_pretrained(model_dir)
     summary = {
         "model_name": exp.model_name,
-        "dataset": dataset_name,
-        "dataset_options": options,
-        "calibration": model.config.calibration,
-        "train_seconds": round(train_seconds, 1),
-        "train_loss": train_loss,
+        "calibration": trainer.model.config.calibration,
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "training": info,
-        "validation": validation,
+        **summary,
         "test": report,
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     card = build_model_card(
         model_name=exp.model_name,
-        dataset_name=dataset_name,
+        dataset_name=summary["dataset"],
         dataset_description=dsd["train"].info.description,
         report=report,
-        config=model.config,
+        config=trainer.model.config,
         template_path=ROOT / "model_cards" / "merc_model_card.md",
         extra={"results_table": table},
     )
     card.save(model_dir / "README.md")
     print(f"\n{exp.model_name} — test split, selected on validation\n{table}")
     print(f"\nSaved {model_dir} (model.safetensors, config.json, README.md) and {out / 'metrics.json'}")
-    return report
+    return model_dir
 
 
 def evaluate_emotions(model, dsd, label_names, dims, batch_size, plot_path, title) -> tuple[dict, str]:
