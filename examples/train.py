@@ -47,7 +47,7 @@ from merc_hf.metrics import (
 from merc_hf.models.base import inverse_frequency_class_weights
 from merc_hf.models.ensemble import MercEnsembleModel
 from merc_hf.training import MercTrainer
-from merc_hf.training.cmc import PSEUDO_LABELS_FILE, train_cmc
+from merc_hf.training.cmc import PSEUDO_LABELS_FILE, selection_arguments, train_cmc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HUB_CONFIG = ROOT / "hub_configs" / "m3net-cmerc-synthetic.json"
@@ -268,7 +268,7 @@ def _early_stopping(exp: ExperimentArguments) -> list:
 def train_sentiment(exp, args, hub, dsd, dataset_name, options) -> dict:
     """CMC on an utterance-level sentiment dataset: two stages for ``cmc`` (pseudo labels) and ``cmc_gt``
     (gold unimodal labels), one multimodal stage for ``none`` (e.g. the concatenation baseline); selection
-    on the lowest validation loss as in the reference; test report with the consistent / inconsistent
+    on the fused validation NLL; test report with the consistent / inconsistent
     subsets when the data has unimodal labels."""
     features = dsd["train"].features
     method = exp.calibration or hub["calibration"].get("name", "none")
@@ -297,7 +297,7 @@ def train_sentiment(exp, args, hub, dsd, dataset_name, options) -> dict:
         model = AutoModel.from_config(config)
         trainer = MercTrainer(
             model=model,
-            args=replace(args, metric_for_best_model="loss", greater_is_better=False),
+            args=selection_arguments(args),
             train_dataset=dsd["train"],
             eval_dataset=dsd["validation"],
             callbacks=_early_stopping(exp),

@@ -47,6 +47,7 @@ def test_cmc_two_stages_end_to_end(tmp_path):
     assert "Acc-3" in card and "multimodal-sentiment-analysis" in card
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["calibration"]["name"] == "cmc" and metrics["training"]["variant"] == "pseudo"
+    assert "eval_nll" in metrics["validation"]  # what both stages select on
     assert (tmp_path / "reliability_test.png").stat().st_size > 1000
 
     model = AutoModel.from_pretrained(model_dir, dtype=torch.float32)

@@ -338,7 +338,8 @@ def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
 
 def sentiment_metrics(prediction: EvalPrediction, convention: str = "sims") -> dict[str, float]:
     """3-class accuracy and weighted F1, Has0 Acc-2 (``convention``: ``"sims"`` or ``"mosi"``, see
-    :mod:`merc_hf.metrics.sentiment`) and ECE of an evaluation split of an utterance-level sentiment model.
+    :mod:`merc_hf.metrics.sentiment`), ECE and the NLL of the fused prediction (what CMC selects on) of an
+    evaluation split of an utterance-level sentiment model.
     ``label_ids`` are ``(labels, ...)`` in the model's ``forward`` order; only the multimodal labels are used."""
     from ..metrics import calibration_errors, sentiment_classification_scores
 
@@ -346,11 +347,14 @@ def sentiment_metrics(prediction: EvalPrediction, convention: str = "sims") -> d
         prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     )
     labels = prediction.label_ids[0] if isinstance(prediction.label_ids, tuple) else prediction.label_ids
-    probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1).numpy()
+    log_probs = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1)
+    nll = torch.nn.functional.nll_loss(log_probs, torch.as_tensor(labels, dtype=torch.long))
+    probs = log_probs.exp().numpy()
     scores = sentiment_classification_scores(probs, labels, convention=convention)
     return {
         "accuracy": float(scores["acc_3"]),
         "weighted_f1": float(scores["f1_3"]),
         "has0_acc_2": float(scores["has0_acc_2"]),
         "ece": float(calibration_errors(probs, labels)["ece"]),
+        "nll": float(nll),
     }
