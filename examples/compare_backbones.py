@@ -6,7 +6,8 @@
 Each run is ``examples/train.py`` with the backbone's reference hub config for the dataset family
 (``<backbone>[-cmerc]-iemocap.json`` for ``iemocap-like``, ``-meld.json`` otherwise: reference
 hyper-parameters and, for ``-cmerc``, the CMERC weights), the setting's data and ``--epochs`` epochs; M3Net
-runs exactly as in ``compare_calibration.py``. Results:
+runs exactly as in ``compare_calibration.py``; SURE runs at hidden size 256 unless ``--reference_size`` is given
+(its reference width is too slow on CPU). Results:
 ``--output_dir/results.json`` (resumable) and ``table.md`` (mean ± std over seeds of weighted F1, ECE, CEL
 and seconds per epoch).
 """
