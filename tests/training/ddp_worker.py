@@ -57,6 +57,9 @@ def main(out_dir: str, per_device_batch: int, method: str) -> None:
             json.dump({**metrics, "n": len(data)}, fh)
     state = {k: v.contiguous() for k, v in trainer.model.state_dict().items()}
     save_file(state, os.path.join(out_dir, f"weights-rank{rank}.safetensors"))
+    if torch.distributed.is_initialized():  # an undestroyed gloo group sometimes aborts the process at exit
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def pair_data() -> Dataset:
