@@ -26,20 +26,18 @@ on the fused validation NLL rather than the whole validation loss (:func:`select
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from datasets import DatasetDict
 from transformers import EarlyStoppingCallback, TrainingArguments
 
 from ..data.collate import UtteranceCollator
 from .trainer import MercTrainer
-
-logger = logging.getLogger(__name__)
 
 VARIANTS = ("pseudo", "gold")
 UNIMODAL_KEYS = ("label_text", "label_audio", "label_visual")
@@ -99,12 +97,14 @@ def train_cmc(
     stage1_dir = Path(stage1) if stage1 is not None else Path(args.output_dir) / "stage1"
     summary: dict[str, Any] = {"variant": variant, "stage1_dir": str(stage1_dir)}
 
+    sample_ids = train["sample_id"]
+    pseudo: dict[str, list[int]] | None = None
     if stage1 is None:
-        torch_seed(args.seed)
+        torch.manual_seed(args.seed)
         model = CMCModel(config.__class__(**{**config.to_dict(), "stage": "unimodal"}))
         plgm = PseudoLabelGeneration(**(pseudo_label_options or {})) if variant == "pseudo" else None
         if plgm is not None:
-            plgm.initialize(_as_long(train["label"]))
+            plgm.initialize(torch.as_tensor(train["label"], dtype=torch.long))
         trainer = MercTrainer(
             model=model,
             args=selection_arguments(
@@ -120,28 +120,28 @@ def train_cmc(
         model = trainer.model
         model.save_pretrained(stage1_dir / "model")
         if plgm is not None:
-            hard = plgm.hard_pseudo_labels().tolist()
-            pseudo = {sample_id: hard[i] for i, sample_id in enumerate(train["sample_id"])}
+            pseudo = dict(zip(sample_ids, plgm.hard_pseudo_labels().tolist()))
             (stage1_dir / PSEUDO_LABELS_FILE).write_text(json.dumps(pseudo))
     else:
         model = CMCModel.from_pretrained(stage1_dir / "model")
+        if variant == "pseudo":
+            pseudo = json.loads((stage1_dir / PSEUDO_LABELS_FILE).read_text())
 
     keys = UNIMODAL_KEYS
-    if variant == "pseudo":
-        pseudo = json.loads((stage1_dir / PSEUDO_LABELS_FILE).read_text())
-        missing = [s for s in train["sample_id"] if s not in pseudo]
+    if pseudo is not None:
+        missing = [s for s in sample_ids if s not in pseudo]
         if missing:
             raise ValueError(
                 f"{stage1_dir / PSEUDO_LABELS_FILE} has no pseudo labels for {len(missing)} training samples "
                 f"(first: {missing[0]!r}); was stage 1 run on another dataset?"
             )
-        rows = [pseudo[s] for s in train["sample_id"]]
+        rows = [pseudo[s] for s in sample_ids]
         for m, key in enumerate(PSEUDO_KEYS):
             train = train.add_column(key, [row[m] for row in rows])
         summary["pseudo_labels"] = pseudo_label_quality(rows, train)
         keys = PSEUDO_KEYS
 
-    torch_seed(args.seed)
+    torch.manual_seed(args.seed)
     model = CMCModel.from_unimodal(model, stage="multimodal")
     trainer = MercTrainer(
         model=model,
@@ -174,15 +174,3 @@ def pseudo_label_quality(pseudo: list[list[int]], train: Any) -> dict[str, dict[
             )
         quality[modality] = row
     return quality
-
-
-def _as_long(values: list[int]):
-    import torch
-
-    return torch.as_tensor(values, dtype=torch.long)
-
-
-def torch_seed(seed: int) -> None:
-    import torch
-
-    torch.manual_seed(seed)
