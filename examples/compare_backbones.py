@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import compare_calibration
-from experiments import ROOT, mean_std, run_grid, train
+from experiments import ROOT, mean_std, run_grid, save_table, train
 
 BACKBONES = ("m3net", "mmgcn", "mmdfn", "dialoguegcn", "dialoguernn", "sure")
 METHODS = ("none", "cmerc")
@@ -84,23 +84,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--reference_size", action="store_true", help="SURE at its reference width (for GPU runs)"
     )
     args = parser.parse_args(argv)
-    grid = [
-        {"setting": setting, "seed": seed, "backbone": backbone, "method": method}
-        for setting in args.settings
-        for seed in args.seeds
-        for backbone in args.backbones
-        for method in args.methods
-    ]
     selected = run_grid(
         args.output_dir,
-        grid,
         lambda **key: run(
             **key, epochs=args.epochs, output_dir=args.output_dir, reference_size=args.reference_size
         ),
+        setting=args.settings,
+        seed=args.seeds,
+        backbone=args.backbones,
+        method=args.methods,
     )
-    text = table(selected)
-    (args.output_dir / "table.md").write_text(text + "\n")
-    print(text)
+    save_table(args.output_dir, table(selected))
     return selected
 
 

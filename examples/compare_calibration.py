@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from experiments import ROOT, mean_std, run_grid, train
+from experiments import ROOT, mean_std, run_grid, save_table, train
 
 SHARED_MELD = ROOT.parent / "shared" / "data" / "meld"
 
@@ -158,23 +158,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_calibration")
     args = parser.parse_args(argv)
-    grid = [
-        {"setting": setting, "seed": seed, "method": method}
-        for setting in args.settings
-        for seed in args.seeds
-        for method in args.methods
-    ]
     selected = run_grid(
-        args.output_dir, grid, lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir)
+        args.output_dir,
+        lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir),
+        setting=args.settings,
+        seed=args.seeds,
+        method=args.methods,
     )
     # entries written by older versions of this script lack some columns: re-read their metrics.json
     for i, r in enumerate(selected):
         out = run_dir(args.output_dir, r["setting"], r["method"], r["seed"])
         if "rmsce" not in r and (out / "metrics.json").is_file():
             selected[i] = summarize(r["setting"], r["method"], r["seed"], out)
-    text = table(selected)
-    (args.output_dir / "table.md").write_text(text + "\n")
-    print(text)
+    save_table(args.output_dir, table(selected))
     for path in reliability_figures(selected, args.output_dir):
         print(f"wrote {path}")
     return selected

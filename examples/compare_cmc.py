@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from experiments import ROOT, mean_std, run_grid, train
+from experiments import ROOT, mean_std, run_grid, save_table, train
 
 METHODS = {"concat": "concat-fusion-chsims-like", "cmc": "cmc-chsims-like", "cmc_gt": "cmc-gt-chsims-like"}
 COLUMNS = {
@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_cmc")
     args = parser.parse_args(argv)
-    grid = [{"method": method, "seed": seed} for seed in args.seeds for method in args.methods]
     selected = run_grid(
-        args.output_dir, grid, lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir)
+        args.output_dir,
+        lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir),
+        seed=args.seeds,
+        method=args.methods,
     )
-    text = table(selected)
-    (args.output_dir / "table.md").write_text(text + "\n")
-    print(text)
+    save_table(args.output_dir, table(selected))
     return selected
 
 

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from experiments import ROOT, mean_std, run_grid, train
+from experiments import ROOT, mean_std, run_grid, save_table, train
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SETTINGS = {"ecf": "ecf", "mecad-valid": "mecad"}  # setting -> dataset of the hub config
@@ -123,18 +123,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_pairs")
     args = parser.parse_args(argv)
-    grid = [
-        {"setting": setting, "seed": seed, "method": method}
-        for setting in args.settings
-        for seed in args.seeds
-        for method in args.methods
-    ]
     selected = run_grid(
-        args.output_dir, grid, lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir)
+        args.output_dir,
+        lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir),
+        setting=args.settings,
+        seed=args.seeds,
+        method=args.methods,
     )
-    text = table(selected)
-    (args.output_dir / "table.md").write_text(text + "\n")
-    print(text)
+    save_table(args.output_dir, table(selected))
     return selected
 
 
