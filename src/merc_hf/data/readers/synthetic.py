@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..records import MODALITIES, SPLITS, Corpus
-from .synthetic_sentiment import SENTIMENT_PRESETS, generate_synthetic_sentiment
+from .synthetic_sentiment import SENTIMENT_PRESETS, _is_number, generate_synthetic_sentiment
 
 __all__ = [
     "LABEL_SOURCES",
@@ -201,10 +201,6 @@ def synthetic_config(preset: str = "iemocap-like", **overrides: Any) -> Syntheti
     config = dataclasses.replace(base, **values)
     _validate(config)
     return config
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def _validate(c: SyntheticConfig) -> None:
