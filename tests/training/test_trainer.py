@@ -121,3 +121,44 @@ def test_resume_restores_the_curriculum_and_reaches_the_same_weights(tiny_data, 
         uninterrupted.model.state_dict().items(), resumed.model.state_dict().items()
     ):
         torch.testing.assert_close(a, b, msg=name)
+
+
+class _RecordingMethod:
+    """A calibration method using every optional trainer hook, recording the calls."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self.prepared = 0
+
+    def prepare_inputs(self, inputs):
+        self.prepared += 1
+        return inputs
+
+    def training_loss(self, model, inputs, outputs):
+        return outputs.loss * 0.0, {}
+
+    def on_train_begin(self, model):
+        self.events.append(("train_begin",))
+
+    def on_epoch_begin(self, epoch):
+        self.events.append(("epoch", epoch))
+
+    def on_step_end(self, model):
+        self.events.append(("step",))
+
+    def on_train_end(self, model):
+        self.events.append(("train_end",))
+
+
+def test_method_hooks_receive_the_training_events(tiny_data, tmp_path):
+    method = _RecordingMethod()
+    trainer = MercTrainer(
+        model=tiny_model(), args=make_args(tmp_path, num_train_epochs=2, save_strategy="no"),
+        train_dataset=tiny_data["train"], calibration=method,
+    )  # fmt: skip
+    trainer.train()
+    steps = trainer.state.global_step
+    assert method.events[0] == ("train_begin",) and method.events[-1] == ("train_end",)
+    assert [e[1] for e in method.events if e[0] == "epoch"] == [1, 2]
+    assert sum(e == ("step",) for e in method.events) == steps
+    assert method.prepared == steps  # every training batch, once

@@ -260,24 +260,25 @@ class _MethodHooksCallback(TrainerCallback):
     def __init__(self, trainer: MercTrainer) -> None:
         self.trainer = trainer
 
+    def _call(self, hook: str, *arguments: Any) -> None:
+        method = getattr(self.trainer.calibration, hook, None)
+        if method is not None:
+            method(*arguments)
+
     def on_train_begin(self, args, state, control, **kwargs):
-        if hasattr(self.trainer.calibration, "on_train_begin"):
-            self.trainer.calibration.on_train_begin(self.trainer.model)
+        self._call("on_train_begin", self.trainer.model)
         return control
 
     def on_epoch_begin(self, args, state, control, **kwargs):
-        if hasattr(self.trainer.calibration, "on_epoch_begin"):
-            self.trainer.calibration.on_epoch_begin(int(state.epoch or 0) + 1)
+        self._call("on_epoch_begin", int(state.epoch or 0) + 1)
         return control
 
     def on_step_end(self, args, state, control, **kwargs):
-        if hasattr(self.trainer.calibration, "on_step_end"):
-            self.trainer.calibration.on_step_end(self.trainer.model)
+        self._call("on_step_end", self.trainer.model)
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
-        if hasattr(self.trainer.calibration, "on_train_end"):
-            self.trainer.calibration.on_train_end(self.trainer.model)
+        self._call("on_train_end", self.trainer.model)
         return control
 
 
