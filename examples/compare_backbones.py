@@ -25,8 +25,9 @@ BACKBONES = ("m3net", "mmgcn", "mmdfn", "dialoguegcn", "dialoguernn", "sure")
 METHODS = ("none", "cmerc")
 # SURE at its reference width (hidden 1024, 149 M parameters) is too slow for CPU runs of this study, and its
 # MELD learning rate (5e-6, SDT's, for 50 epochs at that width) leaves a width-256 SURE at the majority class
-# after 12 epochs (meld-text validation W-F1 25.2, the majority class, from epoch 2 on; 44.7 at 1e-4). Unless --reference_sure is given, SURE runs
-# at hidden 256 and SURE's IEMOCAP learning rate 1e-4 in every setting; its other reference settings are kept.
+# after 12 epochs (meld-text validation W-F1 25.2 from epoch 2 on; 44.7 at 1e-4). Unless --reference_sure is
+# given, SURE runs at hidden 256 and SURE's IEMOCAP learning rate 1e-4 in every setting; its other reference
+# settings are kept.
 CPU_OVERRIDES = {"sure": ["--model_options", json.dumps({"hidden_size": 256}), "--learning_rate", "1e-4"]}
 
 
