@@ -7,7 +7,6 @@ removing a misleading modality raises the gold-class probability (CMERC's "uncer
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -183,12 +182,6 @@ def test_class_frequencies_follow_the_prior(
     # Sticky emotions make classes arrive in runs, hence a loose total-variation tolerance.
     assert 0.5 * np.abs(observed - prior).sum() < tolerance
     assert observed.argmax() == prior.argmax()
-
-
-def test_build_time() -> None:
-    start = time.perf_counter()
-    generate_synthetic("meld-like", seed=1)
-    assert time.perf_counter() - start < 3.0
 
 
 # --- options and validation ------------------------------------------------------------------------

@@ -9,7 +9,6 @@ and bad on text-inconsistent clips.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,6 @@ from merc_hf.data.readers.synthetic import generate_synthetic
 from merc_hf.data.readers.synthetic_sentiment import (
     LABEL_GRID,
     SENTIMENT_PRESETS,
-    generate_synthetic_sentiment,
 )
 from merc_hf.data.records import MODALITIES, SPLITS, Corpus
 
@@ -93,12 +91,6 @@ def test_rate_changes_only_which_clips_are_inconsistent() -> None:
 def test_n_samples_keeps_proportions(n: int, expected: tuple[int, int, int]) -> None:
     small = generate_synthetic("chsims-like", n_samples=n, length_ranges={m: (1, 2) for m in MODALITIES})
     assert tuple(len(small.splits[s]) for s in SPLITS) == expected
-
-
-def test_build_time() -> None:
-    start = time.perf_counter()
-    generate_synthetic_sentiment("chsims-like", seed=2)
-    assert time.perf_counter() - start < 2.0
 
 
 # --- the generative story, sample by sample ------------------------------------------------------------

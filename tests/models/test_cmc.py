@@ -5,7 +5,6 @@ SupCon, stage-1 → stage-2 transfer, Hub round trip, training and config valida
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -458,13 +457,12 @@ def test_from_unimodal_copies_encoders_and_heads(tmp_path):
         CMCModel.from_unimodal(42)
 
 
-def test_trains_on_a_tiny_batch_quickly():
+def test_trains_on_a_tiny_batch():
     torch.manual_seed(0)
     model = tiny_model().train()
     batch = make_batch(LENGTHS)
     batch["unimodal_labels"] = torch.tensor([[0, 1, -100], [2, 2, 2], [1, -100, 0]])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    start = time.perf_counter()
     losses = []
     for _ in range(30):
         optimizer.zero_grad()
@@ -472,7 +470,6 @@ def test_trains_on_a_tiny_batch_quickly():
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert time.perf_counter() - start < 2.0
     assert losses[-1] < 0.5 * losses[0]
 
 
