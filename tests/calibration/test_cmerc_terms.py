@@ -9,9 +9,9 @@ import torch
 
 from merc_hf.calibration import (
     CMERC,
-    confidence_boosts,
     confidence_constraint,
     conversation_difficulty,
+    log_confidence_rises,
     removal_pseudo_labels,
     supervised_contrastive_loss,
 )
@@ -22,26 +22,37 @@ def logits_of(*rows):
     return torch.log(torch.tensor(rows, dtype=torch.float32))
 
 
-def test_confidence_boosts_eq4():
+def test_log_confidence_rises():
     full = logits_of([0.5, 0.3, 0.2], [0.2, 0.7, 0.1])[None]
     labels = torch.tensor([[0, 1]])
     views = {
-        "A": logits_of([0.6, 0.2, 0.2], [0.1, 0.8, 0.1])[None],  # +0.1, +0.1
-        "X": logits_of([0.4, 0.4, 0.2], [0.3, 0.6, 0.1])[None],  # -0.1 -> 0, -0.1 -> 0
+        "A": logits_of([0.6, 0.2, 0.2], [0.1, 0.8, 0.1])[None],  # log 0.6/0.5, log 0.8/0.7
+        "X": logits_of([0.4, 0.4, 0.2], [0.3, 0.6, 0.1])[None],  # falls -> 0, falls -> 0
     }
-    boosts = confidence_boosts(full, views, labels)
-    torch.testing.assert_close(boosts["A"], torch.tensor([[0.1, 0.1]]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(boosts["X"], torch.zeros(1, 2))
-    padded = confidence_boosts(full, views, torch.tensor([[0, -100]]))
-    assert padded["A"][0, 1] == 0
+    rises = log_confidence_rises(full, views, labels)
+    expected = torch.tensor([[math.log(0.6 / 0.5), math.log(0.8 / 0.7)]])
+    torch.testing.assert_close(rises["A"], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(rises["X"], torch.zeros(1, 2))
+    assert log_confidence_rises(full, views, torch.tensor([[0, -100]]))["A"][0, 1] == 0
 
 
-def test_conversation_difficulty_eqs1_3():
-    boosts = {"A": torch.tensor([[0.1, 0.0, 9.0]]), "X": torch.tensor([[0.2, 0.05, 9.0]])}
+def test_conversation_difficulty_log_form_by_hand():
+    """DF = (Σ_k Σ_ξ max(0, log p_ξ[y] − log p[y]) + S) / (S + T), the reference's cal_diff.py."""
+    full = logits_of([0.5, 0.5], [0.8, 0.2], [0.5, 0.5])[None]
+    views = {
+        "A": logits_of([0.6, 0.4], [0.4, 0.6], [0.99, 0.01])[None],  # log(0.6/0.5), 0, (padding)
+        "X": logits_of([0.5, 0.5], [0.9, 0.1], [0.99, 0.01])[None],  # 0, log(0.9/0.8), (padding)
+    }
+    labels = torch.tensor([[0, 0, -100]])
     speakers = torch.tensor([[0, 1, 0]])
     mask = torch.tensor([[True, True, False]])  # the third position is padding
-    # (0.1 + 0.0 + 0.2 + 0.05 + S) / (S + T) with S = 2 speakers, T = 2 utterances
-    torch.testing.assert_close(conversation_difficulty(boosts, speakers, mask), torch.tensor([2.35 / 4]))
+    rises = math.log(0.6 / 0.5) + math.log(0.9 / 0.8)
+    expected = (rises + 2) / (2 + 2)  # S = 2 speakers, T = 2 utterances
+    got = conversation_difficulty(full, views, labels, speakers, mask)
+    torch.testing.assert_close(got, torch.tensor([expected]), atol=1e-6, rtol=0)
+    # a dialogue where no removal raises confidence has DF = S / (S + T)
+    calm = conversation_difficulty(full, {"A": full}, labels, speakers, mask)
+    torch.testing.assert_close(calm, torch.tensor([0.5]))
 
 
 def test_removal_pseudo_labels_alg1():
@@ -88,6 +99,8 @@ def test_cmerc_validates_its_arguments():
         CMERC(gamma_s=-1)
     with pytest.raises(ValueError, match="curriculum_ratio"):
         CMERC(curriculum_ratio=0)
+    with pytest.raises(ValueError, match="view_mode"):
+        CMERC(view_mode="approximate")
     assert CMERC().to_dict()["removals"] == ["A", "V", "T", "X", "O"]
 
 

@@ -162,15 +162,19 @@ def test_cdmr_margin_is_stop_gradient_and_gradient_hits_gold_and_hard_negatives(
 
 
 def test_ccps_hand_worked_and_clean_probs_detached():
-    """``λ_cor · BCE(corrupted) + λ_ali · mean (sigmoid(z̃) - p)²`` over the 3 lower-triangular
-    candidates of a 1×2×2 batch; the non-candidate (0, 1) is ignored."""
+    """``λ_cor · BCE(corrupted) + λ_ali · mean ‖(p̃, 1 − p̃) − (p, 1 − p)‖²`` (Eq. 15) over the 3
+    lower-triangular candidates of a 1×2×2 batch; the non-candidate (0, 1) is ignored."""
     corrupted = torch.tensor([[[0.5, 4.0], [-1.0, 2.0]]], requires_grad=True)
     clean = torch.tensor([[[0.6, 0.0], [0.3, 0.8]]], requires_grad=True)
     labels = torch.tensor([[[0, 1], [1, 0]]])  # gold (1, 0); (0, 1) is outside the mask
     candidates = candidate_mask(torch.ones(1, 2, dtype=torch.bool))
     # candidates (0,0) y=0, (1,0) y=1, (1,1) y=0
     bce = (-math.log(1 - sigmoid(0.5)) - math.log(sigmoid(-1.0)) - math.log(1 - sigmoid(2.0))) / 3
-    align = ((sigmoid(0.5) - 0.6) ** 2 + (sigmoid(-1.0) - 0.3) ** 2 + (sigmoid(2.0) - 0.8) ** 2) / 3
+
+    def distance(p_corrupted: float, p_clean: float) -> float:  # both classes of the 2-way distribution
+        return (p_corrupted - p_clean) ** 2 + ((1 - p_corrupted) - (1 - p_clean)) ** 2
+
+    align = (distance(sigmoid(0.5), 0.6) + distance(sigmoid(-1.0), 0.3) + distance(sigmoid(2.0), 0.8)) / 3
     total, parts = ccps_loss(corrupted, clean, labels, candidates, lambda_cor=0.75, lambda_ali=0.2)
     assert parts["ccps_ce"].item() == pytest.approx(bce, rel=1e-5)
     assert parts["ccps_align"].item() == pytest.approx(align, rel=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -14,7 +15,14 @@ from merc_hf.data.cache import cache_root
 from merc_hf.data.readers.iemocap import FEATURE_FIELDS, read_iemocap
 from merc_hf.data.readers.meld import read_meld
 
-from .factories import dump, iemocap_fields, iemocap_roberta, write_iemocap_features
+from .factories import (
+    dump,
+    iemocap_fields,
+    iemocap_roberta,
+    meld_fields,
+    write_iemocap_features,
+    write_meld_features,
+)
 
 VID = "Ses01F_impro00"  # the first training dialogue of iemocap_fields()
 
@@ -238,3 +246,164 @@ def test_restricted_unpickler_allows_plain_data_only(tmp_path):
         import collections
 
         load_pickle(dump(tmp_path / "counter.pkl", collections.Counter("ab")))
+
+
+# --- issue 16: every failure names the file; leaks, collisions, booleans and complex values are errors ---
+
+
+def test_a_dialogue_in_two_splits_is_a_leak(tmp_path):
+    fields = iemocap_fields()
+    fields["testVid"].append(VID)
+    path = write_iemocap_features(tmp_path / "IEMOCAP_features.pkl", fields)
+    with pytest.raises(DataFormatError, match="in both split 'train' and split 'test'") as info:
+        read_iemocap(tmp_path, validation_fraction=0.0)
+    assert info.value.file == str(path) and info.value.dialogue == VID
+
+
+def test_a_meld_csv_id_colliding_with_another_split_is_a_leak(tmp_path):
+    # dev Dialogue_ID 114 becomes 1039 + 114 = 1153, the id of test dialogue 0
+    rows = {"train": "1,hi,Joey,neutral,neutral,0,0", "dev": "1,hi,Joey,neutral,neutral,114,0"}
+    for split in ("train", "dev", "test"):
+        line = rows.get(split, "1,hi,Joey,neutral,neutral,0,0")
+        (tmp_path / f"{split}_sent_emo.csv").write_text(f"{HEADER}\n{line}\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match="in both split 'validation'") as info:
+        read_meld(tmp_path)
+    assert info.value.dialogue == "1153" and info.value.file.endswith("test_sent_emo.csv")
+    assert "dev_sent_emo.csv" in str(info.value)
+
+
+def test_an_mmsa_sample_in_two_splits_is_a_leak(tmp_path):
+    from merc_hf.data.readers.mmsa import read_mmsa
+
+    from .factories import mmsa_data, write_mmsa_pickle
+
+    data = mmsa_data()
+    data["test"]["id"][0] = data["train"]["id"][2]
+    write_mmsa_pickle(tmp_path / "unaligned_39.pkl", data=data)
+    with pytest.raises(DataFormatError, match="in both split 'train' and split 'test'") as info:
+        read_mmsa(tmp_path)
+    assert info.value.dialogue == data["train"]["id"][2]
+
+
+def test_keys_that_collide_as_strings_are_refused(tmp_path):
+    fields = meld_fields()
+    fields["videoLabels"]["0"] = fields["videoLabels"][0]  # int 0 and str "0": one would overwrite the other
+    path = write_meld_features(tmp_path / "MELD_features_raw1.pkl", fields)
+    with pytest.raises(DataFormatError, match="keys 0 and '0' both name dialogue '0'") as info:
+        read_meld(tmp_path)
+    assert info.value.file == str(path) and info.value.field == "videoLabels"
+
+
+def test_boolean_labels_and_complex_features_are_refused(tmp_path):
+    cases = [
+        (_set_row("videoLabels", 1, True), "is a boolean", "videoLabels"),
+        (_set_row("videoAudio", 0, np.full(1582, 1 + 2j)), "complex-valued", "videoAudio"),
+    ]
+    for mutate, message, field in cases:
+        path = _break(mutate)(tmp_path)
+        with pytest.raises(DataFormatError, match=message) as info:
+            read_iemocap(tmp_path)
+        assert info.value.file == str(path) and info.value.dialogue == VID and info.value.field == field
+
+
+def test_mmsa_boolean_labels_and_complex_features_are_refused(tmp_path):
+    from merc_hf.data.readers.mmsa import read_mmsa
+
+    from .factories import mmsa_data, write_mmsa_pickle
+
+    for field, value, message in (
+        ("regression_labels", lambda a: a > 0, "booleans"),
+        ("audio", lambda a: a.astype(np.complex64), "complex-valued"),
+    ):
+        data = mmsa_data()
+        data["train"][field] = value(data["train"][field])
+        write_mmsa_pickle(tmp_path / "unaligned_39.pkl", data=data)
+        with pytest.raises(DataFormatError, match=message) as info:
+            read_mmsa(tmp_path)
+        assert info.value.field == field and info.value.file.endswith("unaligned_39.pkl")
+
+
+def test_c1_controls_are_mapped_through_windows_1252():
+    from merc_hf.data.records import repair_c1_controls
+
+    assert repair_c1_controls("don\x92t \x93hi\x94 \x85") == ("don\u2019t \u201chi\u201d \u2026", True)
+    assert repair_c1_controls("undefined in cp1252: \x81\x8d\x8f\x90\x9d") == (
+        "undefined in cp1252: \x81\x8d\x8f\x90\x9d",
+        False,
+    )
+    assert repair_c1_controls("caf\xe9 \u2019") == ("caf\xe9 \u2019", False)
+
+
+def test_meld_pkl_transcripts_match_the_csvs(shared_data, tmp_path):
+    """A COSMIC-layout meld.pkl whose text went through cp1252 -> latin-1 reads exactly like the CSVs."""
+    emotion = read_meld(shared_data / "meld", text="none")
+    sentiment = read_meld(shared_data / "meld", labels="sentiment", text="none")
+    records = {r["dialogue_id"]: r for s in emotion.splits.values() for r in s}
+    sentiments = {r["dialogue_id"]: r["labels"] for s in sentiment.splits.values() for r in s}
+    keys = {vid: int(vid) for vid in records}
+    mojibake = {
+        keys[v]: [u.encode("cp1252").decode("latin-1") for u in r["utterances"]] for v, r in records.items()
+    }
+    pkl = [
+        {keys[v]: [[float(j == s) for j in range(9)] for s in r["speakers"]] for v, r in records.items()},
+        {keys[v]: r["labels"] for v, r in records.items()},
+        {keys[v]: sentiments[v] for v in records},
+        mojibake,
+        *([keys[r["dialogue_id"]] for r in emotion.splits[s]] for s in ("train", "test", "validation")),
+    ]
+    dump(tmp_path / "meld.pkl", pkl)
+    # counted independently: utterances with a character cp1252 encodes in 0x80-0x9F
+    expected = sum(
+        any(0x80 <= ch.encode("cp1252")[0] <= 0x9F for ch in u if ord(ch) > 0x7F)
+        for r in records.values()
+        for u in r["utterances"]
+    )
+    assert expected == 3801  # of 13,708 utterances in the three CSVs
+    with pytest.warns(UserWarning, match=f"{expected} transcripts held Windows-1252 punctuation"):
+        from_pkl = read_meld(tmp_path)
+    for split, recs in from_pkl.splits.items():
+        for record in recs:
+            assert record["utterances"] == records[record["dialogue_id"]]["utterances"], split
+
+
+def test_huge_integers_and_deep_json_name_the_file(tmp_path):
+    from merc_hf.data.readers.ecf import read_ecf_txt, read_semeval_json
+    from merc_hf.data.readers.mecad import read_m3hg_json
+
+    digits = "9" * 5000
+    txt = tmp_path / "train.txt"
+    txt.write_text(f"1 {digits}\n\n1 | Joey | neutral | hi | x\n", encoding="utf-8")
+    as_number = tmp_path / "number.json"
+    as_number.write_text(f'[{{"conversation_ID": {digits}, "conversation": []}}]', encoding="utf-8")
+    as_string = tmp_path / "string.json"
+    utterance = {"turn": digits, "speaker": "A", "utterance": "hi", "emotion": "Neutral"}
+    as_string.write_text(json.dumps({"1": [[utterance]]}), encoding="utf-8")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    for read, path, message in (
+        (read_ecf_txt, txt, "unreadable value"),
+        (read_semeval_json, as_number, "unreadable JSON value"),
+        (read_m3hg_json, as_string, "5000 digits"),
+        (read_semeval_json, deep, "nested too deeply"),
+    ):
+        with pytest.raises(DataFormatError, match=message) as info:
+            read(path)
+        assert info.value.file == str(path)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs file permissions to apply")
+def test_unreadable_files_name_the_file(tmp_path):
+    from merc_hf.data.readers.ecf import read_ecf_txt
+    from merc_hf.data.safe_pickle import load_pickle
+
+    pkl = write_iemocap_features(tmp_path / "IEMOCAP_features.pkl", iemocap_fields())
+    txt = tmp_path / "train.txt"
+    txt.write_text("1 1\n\n1 | Joey | neutral | hi | x\n", encoding="utf-8")
+    for path, read in ((pkl, load_pickle), (txt, read_ecf_txt)):
+        path.chmod(0)
+        try:
+            with pytest.raises(DataFormatError, match="(cannot open|cannot read).*ermission") as info:
+                read(path)
+            assert info.value.file == str(path)
+        finally:
+            path.chmod(0o644)

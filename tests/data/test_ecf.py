@@ -302,8 +302,6 @@ SEMEVAL_BAD = [
      "emotion utterance 1 is labelled neutral"),
     ("prediction without pairs", [{k: v for k, v in conversation(11).items() if k != "emotion-cause_pairs"}], 2,
      True, "11", "emotion-cause_pairs", "no 'emotion-cause_pairs' key"),
-    ("two emotions for one utterance", [conversation(12, [["2_joy", "1"], ["2_anger", "2"]], emotions=None)], 2,
-     True, "12", "emotion-cause_pairs", "utterance 2 is given two emotions"),
     ("subtask 1 file read as subtask 2", [conversation(13, [["2_joy", "1_the job"]])], 2, False, "13",
      "emotion-cause_pairs", "is this a Subtask 1 file"),
     ("gold span not in utterance", [conversation(14, [["2_joy", "1_the car"]])], 1, False, "14",

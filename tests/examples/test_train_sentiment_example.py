@@ -75,9 +75,15 @@ def test_cmc_two_stages_end_to_end(tmp_path):
     ("hub_config", "stages"), [("cmc-gt-chsims-like.json", 2), ("concat-fusion-chsims-like.json", 1)]
 )
 def test_cmc_gt_and_concat_baseline(tmp_path, hub_config, stages):
-    report = _train(tmp_path, hub_config)
+    report = _train(
+        tmp_path, hub_config
+    )  # the hub config's 20 stage-1 epochs, capped by --num_train_epochs 1
     assert report["subsets"]["inconsistent"]["n"] > 0
     assert (tmp_path / "stage1").is_dir() == (stages == 2)
+    if stages == 2:
+        assert json.loads((tmp_path / "metrics.json").read_text())["training"]["stage1_epochs"] == 1
+        state = json.loads(max((tmp_path / "stage1").glob("checkpoint-*/trainer_state.json")).read_text())
+        assert state["epoch"] == 1.0
     assert not (tmp_path / "model" / PSEUDO_LABELS_FILE).exists()
     config = AutoConfig.from_pretrained(tmp_path / "model")
     assert config.fusion == ("concat" if stages == 1 else "consensus")

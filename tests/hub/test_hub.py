@@ -115,3 +115,85 @@ def test_hub_configs_are_valid(path):
     assert path.stem.startswith(prefixes[config["model"]["model_type"]])
     assert (f"-{name}-" in path.stem) == (name != "none")
     assert path.stem.endswith(config["data"]["name"])
+
+
+def test_model_card_metadata_parses_with_huggingface_hub(tmp_path):
+    """The card's YAML carries license, language, datasets, metrics, pipeline_tag, base_model, library_name
+    and the test results in model-index; the snippet loads the org-prefixed id and runs the pipeline."""
+    from huggingface_hub import ModelCard
+
+    from merc_hf.hub import build_model_card
+
+    report = {
+        "classification": {"weighted_f1": 0.61234, "accuracy": 0.625},
+        "calibration": {"ece": 0.0567, "mce": 0.2, "n_bins": 15},
+        "failure_prediction": {"auroc": 0.7},
+        "cmerc": {"cel": 3.5},
+    }
+    config = M3NetConfig(text_dim=384, audio_dim=None, visual_dim=None, hidden_size=8, graph_hidden_size=8)
+    build_model_card(
+        model_name="m3net-meld-text", dataset_name="meld", dataset_description="MELD test", report=report,
+        config=config, repo_id="org/m3net-meld-text", base_model="sentence-transformers/all-MiniLM-L6-v2",
+        extra={"results_table": "| metric | value |"},
+    ).save(tmp_path / "README.md")  # fmt: skip
+    card = ModelCard.load(tmp_path / "README.md")
+    data = card.data
+    assert (data.license, data.language, data.datasets) == ("mit", "en", ["meld"])
+    assert (data.pipeline_tag, data.library_name) == ("text-classification", "merc_hf")
+    assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert data.metrics == ["f1", "accuracy", "ece", "mce", "auroc", "cel"]
+    results = {r.metric_name: r for r in data.eval_results}
+    assert results["Weighted F1"].metric_value == 0.6123 and results["ECE"].metric_value == 0.0567
+    assert results["ECE"].metric_args["n_bins"] == 15 and results["CEL"].dataset_split == "test"
+    assert {r.dataset_type for r in data.eval_results} == {"meld"}
+    assert 'AutoModel.from_pretrained("org/m3net-meld-text")' in card.text
+    assert 'merc_hf.pipeline("conversational-emotion", model="org/m3net-meld-text")' in card.text
+    # a text encoder was recorded: the snippet passes transcripts only, no feature rows
+    assert '"text": "I got the job!"' in card.text and "text_features" not in card.text
+
+    multimodal = M3NetConfig(text_dim=100, audio_dim=1582, visual_dim=342, hidden_size=8, graph_hidden_size=8)
+    text = build_model_card(
+        model_name="m3net-cmerc-synthetic", dataset_name="synthetic", dataset_description="", report=report,
+        config=multimodal,
+    ).content  # fmt: skip
+    assert 'from_pretrained("<org>/m3net-cmerc-synthetic")' in text
+    assert '"audio": [...],  # 1582 floats' in text and '"text_features": [...],  # 100 floats' in text
+    assert "base_model" not in text and "language" not in text  # none used / synthetic data has none
+
+
+def test_push_failures_say_what_to_do(tmp_path, monkeypatch):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from merc_hf.hub import HubPushError
+
+    model_dir = saved_model(tmp_path / "model")
+    # the test session runs offline (HF_HUB_OFFLINE=1): the real client refuses
+    with pytest.raises(HubPushError, match="HF_HUB_OFFLINE is set") as offline:
+        push_checkpoint(model_dir, "org/x")
+    assert "push_checkpoint(" in str(offline.value) and offline.value.__cause__ is not None
+
+    class Response:  # what HfHubHTTPError reads from an HTTP response
+        def __init__(self) -> None:
+            self.status_code, self.headers, self.request = 401, {}, None
+
+    def unauthorized(self, *args, **kwargs):
+        raise HfHubHTTPError("401 Client Error: Unauthorized", response=Response())
+
+    monkeypatch.setattr(HfApi, "create_repo", unauthorized)
+    with pytest.raises(HubPushError, match=r"no valid token: run `hf auth login` or set HF_TOKEN"):
+        push_checkpoint(model_dir, "org/x", token="hf_bad")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("m3net-synthetic", "m3net-synthetic.json"), ("m3net-synthetic.json", "m3net-synthetic.json")],
+)
+def test_hub_config_path_by_name_or_file(name, expected, tmp_path):
+    from merc_hf.hub import hub_config_path, shipped_folder
+
+    assert hub_config_path(name) == shipped_folder("hub_configs") / expected
+    own = tmp_path / "m3net-synthetic.json"
+    own.write_text("{}")
+    assert hub_config_path(own) == own  # an existing file wins over the shipped name
+    with pytest.raises(FileNotFoundError, match="one of the shipped names .*m3net-cmerc-synthetic"):
+        hub_config_path("no-such")

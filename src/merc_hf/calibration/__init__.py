@@ -5,9 +5,9 @@ sampler/trainer hook or a post-hoc transform operating on the backbone interface
 from .cmc_pseudo_labels import PseudoLabelGeneration
 from .cmerc import (
     CMERC,
-    confidence_boosts,
     confidence_constraint,
     conversation_difficulty,
+    log_confidence_rises,
     removal_pseudo_labels,
     supervised_contrastive_loss,
 )
@@ -31,12 +31,12 @@ __all__ = [
     "ccps_loss",
     "cdmr_loss",
     "cml_penalty",
-    "confidence_boosts",
     "confidence_constraint",
     "conversation_difficulty",
     "correctness_ranking_loss",
     "corruption_mask",
     "fit_temperature",
+    "log_confidence_rises",
     "protected_utterances",
     "removal_pseudo_labels",
     "removal_view_logits",

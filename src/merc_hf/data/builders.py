@@ -1,24 +1,30 @@
-"""Corpus → ``datasets.DatasetDict``, cached by content.
+"""Corpus → ``datasets.DatasetDict``, cached by content and checked on every load.
 
-:func:`build_dataset_dict` turns the records of a :class:`~merc_hf.data.records.Corpus` into Arrow
-datasets with ``Dataset.from_generator``. The cache key is a fingerprint of the input files' *contents*
-plus the reader options (see :func:`merc_hf.data.cache.fingerprint`), never the path alone, so a changed
-file is re-read. Features are derived from the record keys (see :mod:`merc_hf.data.records`); which
-modalities are present is written into the dataset description and returned by :func:`modalities`.
+:func:`build_dataset_dict` streams the records of a :class:`~merc_hf.data.records.Corpus` into one Arrow
+file per split with ``datasets``' own ``ArrowWriter``, converting a bounded batch at a time (so the build
+needs little memory beyond the corpus itself), and memory-maps them. The cache key is a fingerprint of the
+input files' *contents* and the role each is read as, plus the reader options (see
+:func:`merc_hf.data.cache.fingerprint`), never the path alone, so a changed file is re-read. The manifest
+records a checksum of every Arrow file; a cache file that fails it is rebuilt. Features are derived from
+the record keys (see :mod:`merc_hf.data.records`); which modalities are present is written into the dataset
+description and returned by :func:`modalities`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 from datasets import Array2D, ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List, Value
+from datasets.arrow_writer import ArrowWriter
 
-from .cache import cache_root
+from .cache import cache_dir_error, cache_root, checksum_problem, file_checksum
 from .records import MODALITIES, Corpus
 
 _STRING_KEYS = ("dialogue_id", "conversation_id", "sample_id", "transcript")
@@ -86,72 +92,126 @@ def _description(corpus: Corpus, features: Features) -> str:
 
 
 def build_dataset_dict(
-    name: str, fingerprint: str, read: Callable[[], Corpus], *, cache_dir: str | None = None
+    name: str, fingerprint: str, read: Callable[[], Corpus], *, cache_dir: str | os.PathLike | None = None
 ) -> DatasetDict:
     """Build (or load from cache) the ``DatasetDict`` of the corpus that ``read()`` returns.
 
-    ``read`` is only called on a cache miss. A small manifest next to the Arrow cache stores the features
-    and metadata, written last, so an interrupted build is simply rebuilt.
+    ``read`` is only called on a cache miss. The cache is one Arrow file per split in
+    ``<cache>/<name>-<fingerprint>/`` plus a manifest ``<cache>/<name>-<fingerprint>.json`` with the
+    features, the metadata and the size and sha256 of each Arrow file. Files are written under temporary
+    names and renamed, the manifest last, so an interrupted build is simply rebuilt; a cache file that no
+    longer matches its checksum (truncated, bit-flipped, deleted) is rebuilt with a warning, never served.
     """
     root = cache_root() / "datasets" if cache_dir is None else Path(cache_dir)
     manifest_path = root / f"{name}-{fingerprint}.json"
-    corpus: Corpus | None = None
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        features = Features.from_dict(manifest["features"])
-    else:
-        corpus = read()
-        features = corpus_features(corpus)
-        manifest = {
-            "features": features.to_dict(),
-            "splits": {split: len(records) for split, records in corpus.splits.items()},
-            "description": _description(corpus, features),
-            "citation": corpus.citation,
-            "homepage": corpus.homepage,
-        }
+    folder = root / f"{name}-{fingerprint}"
+    manifest = _read_manifest(manifest_path)
+    if manifest is not None:
+        problem = next(
+            (
+                found
+                for split, expected in manifest["files"].items()
+                if (found := checksum_problem(folder / f"{split}.arrow", expected)) is not None
+            ),
+            None,
+        )
+        if problem is None:
+            return _open(name, folder, manifest)
+        warnings.warn(
+            f"dataset cache of {name!r}: {problem}; rebuilding it from the input files", stacklevel=3
+        )
+    corpus = read()
+    try:
+        manifest = _write_cache(corpus, folder, manifest_path)
+    except OSError as exc:
+        raise cache_dir_error(root, exc) from None
+    return _open(name, folder, manifest)
 
-    def generate(split: str):
-        nonlocal corpus
-        if corpus is None:  # the manifest survived but the Arrow cache was deleted
-            corpus = read()
-        yield from corpus.splits[split]
 
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest at ``path``; ``None`` when there is none or it is unreadable (then a warning)."""
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        Features.from_dict(manifest["features"])
+        if not all(isinstance(c, dict) for c in manifest["files"].values()):
+            raise TypeError("checksums are not objects")
+        if not {"description", "citation", "homepage"} <= manifest.keys():
+            raise KeyError("metadata")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        warnings.warn(
+            f"dataset cache manifest {os.fspath(path)!r} is unreadable ({exc}); rebuilding", stacklevel=4
+        )
+        return None
+    return manifest
+
+
+def _write_cache(corpus: Corpus, folder: Path, manifest_path: Path) -> dict[str, Any]:
+    """Write one Arrow file per split of ``corpus`` into ``folder``, then the manifest; return it."""
+    features = corpus_features(corpus)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, records in corpus.splits.items():
+        path = folder / f"{split}.arrow"
+        _write_split(records, features, path)
+        files[split] = file_checksum(path)
+    manifest = {
+        "features": features.to_dict(),
+        "files": files,
+        "description": _description(corpus, features),
+        "citation": corpus.citation,
+        "homepage": corpus.homepage,
+    }
+    tmp = manifest_path.with_name(f".{manifest_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest))
+    os.replace(tmp, manifest_path)
+    return manifest
+
+
+# At most this many rows, and about this many bytes of feature arrays, are converted to Arrow at once:
+# the copy the conversion makes stays small next to the corpus however large the dataset is.
+WRITE_BATCH_ROWS = 1000
+WRITE_BATCH_BYTES = 16 << 20
+
+
+def _write_split(records: Iterable[dict[str, Any]], features: Features, path: Path) -> None:
+    """Stream ``records`` into the Arrow file ``path`` (written under a temporary name, then renamed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with ArrowWriter(
+            features=features, path=os.fspath(tmp), writer_batch_size=WRITE_BATCH_ROWS
+        ) as writer:
+            pending = 0
+            for record in records:
+                writer.write(features.encode_example(record))
+                if not writer.current_examples:  # the writer flushed a full batch of rows itself
+                    pending = 0
+                    continue
+                pending += sum(v.nbytes for v in record.values() if isinstance(v, np.ndarray))
+                if pending >= WRITE_BATCH_BYTES:
+                    writer.write_examples_on_file()
+                    pending = 0
+            writer.finalize()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _open(name: str, folder: Path, manifest: dict[str, Any]) -> DatasetDict:
+    """The memory-mapped ``DatasetDict`` of a verified cache."""
     info = DatasetInfo(
         description=manifest["description"],
         citation=manifest["citation"],
         homepage=manifest["homepage"],
         dataset_name=name,
+        features=Features.from_dict(manifest["features"]),
     )
-    with _quiet_progress():
-        dsd = DatasetDict(
-            {
-                split: Dataset.from_generator(
-                    generate,
-                    features=features,
-                    gen_kwargs={"split": split},
-                    fingerprint=f"{name}-{fingerprint}-{split}",
-                    cache_dir=str(root / "arrow"),
-                    split=datasets.NamedSplit(split),
-                    info=info.copy(),
-                )
-                if size
-                else Dataset.from_dict({k: [] for k in features}, features=features, info=info.copy())
-                for split, size in manifest["splits"].items()
-            }
-        )
-    if not manifest_path.is_file():
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest))
-    return dsd
-
-
-class _quiet_progress:
-    """Hide datasets' per-split "Generating ..." bars for small builds; keep the user's setting after."""
-
-    def __enter__(self) -> None:
-        self._was_enabled = datasets.is_progress_bar_enabled()
-        datasets.disable_progress_bars()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            datasets.enable_progress_bars()
+    return DatasetDict(
+        {
+            split: Dataset.from_file(
+                os.fspath(folder / f"{split}.arrow"), info=info.copy(), split=datasets.NamedSplit(split)
+            )
+            for split in manifest["files"]
+        }
+    )

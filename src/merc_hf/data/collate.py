@@ -6,7 +6,7 @@ Batch contract (emotion recognition), for ``B`` dialogues padded to ``T`` uttera
 ``text/audio/visual``  float32 ``(B,T,D)``  one entry per modality present in the dataset
 ``speakers``           long ``(B,T)``       speaker index by first appearance; 0 at padding
 ``utterance_mask``     bool ``(B,T)``       True for real utterances (padding only at the end)
-``labels``             long ``(B,T)``       class ids; -100 at padding
+``labels``             long ``(B,T)``       class ids; -100 at padding (only for labelled rows)
 ``same_speaker``       bool ``(B,T,T)``     both real and same speaker — the structure the
                                             intra-/inter-speaker context removals are built from
 ==================  ==================  ===================================================
@@ -22,7 +22,8 @@ clips, each modality padded to its longest sequence ``L_m`` in the batch:
 =========================  ======================  ==============================================
 ``text/audio/visual``      float32 ``(B,L_m,D_m)``  one feature sequence per clip, zero-padded
 ``text_mask`` (etc.)       bool ``(B,L_m)``         True for real frames; every clip has >= 1
-``labels``                 long ``(B,)``            3-class sentiment of the multimodal label
+``labels``                 long ``(B,)``            3-class sentiment of the multimodal label (this
+                                                    and the other labels only for labelled rows)
 ``regression_labels``      float32 ``(B,)``         the multimodal regression label M
 ``unimodal_labels``        long ``(B,3)``           text, audio, visual classes; -100 where the row
                                                     has no such label (MOSI/MOSEI)
@@ -50,7 +51,8 @@ class DialogueCollator:
 
     Args:
         modalities: which feature columns to batch; default every modality found in the first row.
-        label_key: the per-utterance class column (``labels`` for MERC datasets).
+        label_key: the per-utterance class column (``labels`` for MERC datasets); rows without it (data to
+            predict on) give a batch without ``labels``.
         pad_to: pad every batch to this many utterances instead of the longest dialogue of the batch
             (a longer dialogue is an error), so that batches have one shape.
     """
@@ -62,7 +64,8 @@ class DialogueCollator:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if not rows:
             raise ValueError("cannot collate an empty list of dialogues")
-        lengths = [len(row[self.label_key]) for row in rows]
+        labelled = self.label_key in rows[0]
+        lengths = [len(row["speakers"]) for row in rows]
         batch_size, max_len = len(rows), max(lengths)
         if self.pad_to is not None:
             if max_len > self.pad_to:
@@ -78,7 +81,8 @@ class DialogueCollator:
         for b, (row, n) in enumerate(zip(rows, lengths)):
             mask[b, :n] = True
             speakers[b, :n] = torch.as_tensor(row["speakers"], dtype=torch.long)
-            labels[b, :n] = torch.as_tensor(row[self.label_key], dtype=torch.long)
+            if labelled:
+                labels[b, :n] = torch.as_tensor(row[self.label_key], dtype=torch.long)
         batch: dict[str, torch.Tensor] = {}
         present = self.modalities if self.modalities is not None else [m for m in MODALITIES if m in rows[0]]
         for modality in present:
@@ -89,7 +93,8 @@ class DialogueCollator:
             batch[modality] = padded
         batch["speakers"] = speakers
         batch["utterance_mask"] = mask
-        batch["labels"] = labels
+        if labelled:
+            batch["labels"] = labels
         batch["same_speaker"] = same_speaker_matrix(speakers, mask)
         if "sample_index" in rows[0]:  # added by MercTrainer for methods with a per-sample history (CRL)
             batch["sample_index"] = torch.tensor([int(row["sample_index"]) for row in rows])
@@ -110,6 +115,8 @@ class PairCollator(DialogueCollator):
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         batch = super().__call__(rows)
+        if "pairs" not in rows[0]:  # unannotated conversations: nothing to supervise
+            return batch
         batch_size, length = batch["utterance_mask"].shape
         pair_labels = torch.zeros(batch_size, length, length, dtype=torch.long)
         for b, row in enumerate(rows):
@@ -127,7 +134,8 @@ class UtteranceCollator:
 
     Args:
         modalities: which feature columns to batch; default every modality found in the first row.
-        label_key: the 3-class column (``label``).
+        label_key: the 3-class column (``label``); rows without it (clips to predict on) give a batch with
+            no label keys.
         regression_key: the regression column (``regression_label``); ``None``: no ``regression_labels``.
         unimodal_label_keys: the text, audio and visual class columns, in that order; a row without one
             of them gets -100 there. ``None``: ``unimodal_labels`` is all -100 (the key stays in the batch
@@ -167,6 +175,10 @@ class UtteranceCollator:
                 mask[b, :n] = True
             batch[modality] = torch.from_numpy(padded)
             batch[f"{modality}_mask"] = torch.from_numpy(mask)
+        if "sample_index" in rows[0]:  # added by MercTrainer for methods with per-sample state
+            batch["sample_index"] = torch.tensor([int(row["sample_index"]) for row in rows])
+        if self.label_key not in rows[0]:  # clips to predict on: no label keys at all
+            return batch
         batch["labels"] = torch.tensor([int(_column(row, self.label_key)) for row in rows], dtype=torch.long)
         if self.regression_key is not None:
             batch["regression_labels"] = torch.tensor(
@@ -186,8 +198,6 @@ class UtteranceCollator:
             ],
             dtype=torch.long,
         )
-        if "sample_index" in rows[0]:  # added by MercTrainer for methods with per-sample state
-            batch["sample_index"] = torch.tensor([int(row["sample_index"]) for row in rows])
         return batch
 
 

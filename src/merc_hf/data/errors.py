@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class DataFormatError(ValueError):
@@ -40,3 +46,42 @@ class DataFormatError(ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+@contextlib.contextmanager
+def file_errors(file: str | os.PathLike, **where: Any) -> Iterator[None]:
+    """Turn what bad input can raise deep inside parsing into a :class:`DataFormatError` naming ``file``.
+
+    Readers check what they know how to check; this catches the rest at the file boundary: recursion on
+    deeply nested data, integers longer than Python converts (4300 digits), numpy's limits (more than 64
+    dimensions), exhausted memory, and files that cannot be opened (permissions). ``where`` adds
+    ``dialogue``/``field``/``split``/``sample`` when the caller knows them. Errors that already are a
+    :class:`DataFormatError` pass through unchanged; the original exception stays chained for debugging.
+    """
+    try:
+        yield
+    except DataFormatError:
+        raise
+    except RecursionError as exc:
+        raise DataFormatError("data nested too deeply to read", file=file, **where) from exc
+    except MemoryError as exc:
+        raise DataFormatError(
+            "not enough memory to read this file (is it corrupt, or far larger than expected?)",
+            file=file,
+            **where,
+        ) from exc
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the file ({exc.strerror or exc})", file=file, **where) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataFormatError(f"unreadable value ({type(exc).__name__}: {exc})", file=file, **where) from exc
+
+
+def names_file_on_failure(read: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a reader whose first argument is the file it reads with :func:`file_errors`."""
+
+    @functools.wraps(read)
+    def wrapper(path: str | os.PathLike, *args: Any, **kwargs: Any) -> T:
+        with file_errors(path):
+            return read(path, *args, **kwargs)
+
+    return wrapper

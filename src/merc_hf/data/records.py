@@ -44,7 +44,7 @@ Utterance level (one record = one video clip; CH-SIMS, CH-SIMS v2, MOSI, MOSEI a
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,13 @@ class Corpus:
     homepage: str = ""
     sources: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # the last line of defence against a train/test leak; readers check earlier, naming the exact file
+        refuse_split_leaks(
+            {split: (_record_id(r) for r in records) for split, records in self.splits.items()},
+            file=", ".join(self.sources) or self.name,
+        )
+
     @property
     def modalities(self) -> tuple[str, ...]:
         """Modalities with feature matrices in this corpus (the others are absent from the features)."""
@@ -77,6 +84,71 @@ class Corpus:
     def feature_dims(self) -> dict[str, int]:
         first = next((r for records in self.splits.values() for r in records), {})
         return {m: int(first[m].shape[1]) for m in self.modalities}
+
+
+_ID_KEYS = ("dialogue_id", "conversation_id", "sample_id")
+
+
+def _record_id(record: Mapping[str, Any]) -> str | None:
+    return next((str(record[k]) for k in _ID_KEYS if k in record), None)
+
+
+def refuse_split_leaks(
+    ids_by_split: Mapping[str, Iterable[Any]],
+    *,
+    file: str | os.PathLike | Mapping[str, str | os.PathLike],
+    field: str | None = None,
+) -> None:
+    """A dialogue (or sample) id may belong to one split only: one in two splits is a train/test leak.
+
+    ``file`` is the file the ids come from, or a mapping split -> file when each split has its own. The
+    error names both splits (and both files when they differ) and the id.
+    """
+    owner: dict[str, str] = {}
+    for split, ids in ids_by_split.items():
+        for value in ids:
+            if value is None:
+                continue
+            vid = str(value)
+            first = owner.setdefault(vid, split)
+            if first == split:
+                continue
+            if isinstance(file, Mapping):
+                here, there = os.fspath(file[split]), os.fspath(file[first])
+                also = f" (also in {there!r})" if there != here else ""
+            else:
+                here, also = os.fspath(file), ""
+            raise DataFormatError(
+                f"id is in both split {first!r}{also} and split {split!r}: a leak between splits",
+                file=here,
+                dialogue=vid,
+                split=split,
+                field=field,
+            )
+
+
+def repair_c1_controls(text: str) -> tuple[str, bool]:
+    """Undo Windows-1252 punctuation that was decoded as C1 control characters (U+0080-U+009F).
+
+    Such text (``'don\x92t'`` in the COSMIC ``meld.pkl``) came from cp1252 bytes read as latin-1: each
+    C1 character is mapped back through its cp1252 meaning (``'\x92'`` -> ``'\u2019'``), which is what
+    the official MELD CSVs hold. The five code points cp1252 leaves undefined are kept. Returns the text
+    and whether anything changed.
+    """
+    if not any("\x80" <= ch <= "\x9f" for ch in text):
+        return text, False
+    repaired = text.translate(_C1_TO_CP1252)
+    return repaired, repaired != text
+
+
+def _cp1252(code: int) -> str | None:
+    try:
+        return bytes([code]).decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+
+
+_C1_TO_CP1252 = {code: ch for code in range(0x80, 0xA0) if (ch := _cp1252(code)) is not None}
 
 
 def speaker_indices(names: Sequence[Any]) -> list[int]:
@@ -100,8 +172,20 @@ def feature_matrix(
     the wrong count or dimension, or hold NaN/inf.
     """
     try:
-        matrix = np.asarray(rows, dtype=np.float32)
+        matrix = np.asarray(rows)
+        if matrix.dtype.kind == "c" or (
+            matrix.dtype == object and any(isinstance(v, complex) for v in matrix.flat)
+        ):
+            raise DataFormatError(
+                "complex-valued features (converting them would drop the imaginary part)",
+                file=file,
+                dialogue=dialogue,
+                field=field,
+            )
+        matrix = matrix.astype(np.float32, copy=False)
     except (ValueError, TypeError) as exc:
+        if isinstance(exc, DataFormatError):
+            raise
         raise DataFormatError(
             f"cannot read utterance features as a numeric matrix ({exc})",
             file=file,
@@ -147,10 +231,20 @@ def class_indices(
     dialogue: object,
     field: str,
 ) -> list[int]:
-    """Check per-utterance class ids (ints, or names from ``names``) and return them as ints."""
+    """Check per-utterance class ids (ints, or names from ``names``) and return them as ints.
+
+    Booleans are refused (``True`` would silently become class 1), as are floats with a fraction.
+    """
     out = []
     lookup = {name: i for i, name in enumerate(names)}
     for position, value in enumerate(values):
+        if isinstance(value, (bool, np.bool_)):
+            raise DataFormatError(
+                f"label {value!r} at utterance {position} is a boolean, not a class index or name",
+                file=file,
+                dialogue=dialogue,
+                field=field,
+            )
         if isinstance(value, str):
             if value not in lookup:
                 raise DataFormatError(

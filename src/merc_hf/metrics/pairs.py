@@ -163,6 +163,10 @@ def semeval_pair_f1(
     * ``micro_*``: ``Σ_{e≥1} M[e, e]`` over the column sums (precision) or row sums (recall) of
       emotions 1..6.
 
+    A prediction may give one emotion utterance several emotions (in different triples, even for the same
+    cause): the scorer checks nothing of the kind, and each triple is scored on its own.
+    ``merc_hf.data.readers.ecf.semeval_pairs`` builds this input from SemEval gold or prediction records.
+
     Consequences of the matrix layout: **pairs predicted with emotion neutral land in column 0 and are
     ignored** (they are neither true nor false positives), while the gold pair they may have been meant
     for still counts as missed; a pair predicted with the wrong emotion is a false positive of the

@@ -24,15 +24,18 @@ ARCHITECTURES: list[tuple[str, str, str]] = [
 
 
 def register_auto_classes() -> None:
-    """Register every merc_hf config/model with ``AutoConfig``, ``AutoModel`` and
-    ``AutoModelForSequenceClassification``. Safe to call more than once."""
+    """Register every merc_hf config/model with ``AutoConfig`` and ``AutoModel``. Safe to call more than once.
+
+    Only ``AutoModel``: the models output one row of logits per utterance of a conversation (or pair scores,
+    or per-clip predictions with gates), which no task-specific Auto class describes — not
+    ``AutoModelForSequenceClassification`` (one row per input sequence), nor token classification (tokens).
+    """
     if not ARCHITECTURES:
         return
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModel
 
     for name, config_name, model_name in ARCHITECTURES:
         config_cls = getattr(importlib.import_module(f"{__name__}.{name}.configuration_{name}"), config_name)
         model_cls = getattr(importlib.import_module(f"{__name__}.{name}.modeling_{name}"), model_name)
         AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
         AutoModel.register(config_cls, model_cls, exist_ok=True)
-        AutoModelForSequenceClassification.register(config_cls, model_cls, exist_ok=True)

@@ -47,14 +47,30 @@ Removal replaces the raw input features (before any encoder) according to ``conf
   replaces a modality by its mean over the *padded* time axis (``HITSZ-HLT/CMERC: train_cm.py``), which lets
   padding and the batch's longest dialogue change the value; here padding never counts.
 * ``"zero"``: by zeros.
+* ``"padded_mean"``: the reference's value, the sum over the dialogue's real utterances divided by the
+  batch's padded length (padding counts as zero frames), at every real utterance.
 
 Fractional values interpolate: ``m * x + (1 - m) * replacement``.
+
+View modes
+----------
+``forward(view_mode=...)`` chooses how a removal view is built, for every backbone:
+
+* ``"exact"`` (default): modality removal by ``config.modality_removal`` and the context mask honoured by
+  every context-propagating stage (above).
+* ``"reference"``: CMERC's reference code (``HITSZ-HLT/CMERC: train_cm.py``, ``model_hyper.py``). A removed
+  modality becomes its ``"padded_mean"``; a context mask restricts only the backbone's graph edges where
+  the backbone has a separate graph stage (:attr:`MercPreTrainedModel.reference_context_stages`; M3Net: its
+  intra-modal GNN edges, while the hypergraph and the text GRU see the whole dialogue). The reference code
+  defines masked context only for M3Net; the other backbones have no graph-only stage to restrict and
+  honour the mask everywhere, as in ``"exact"``.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -71,7 +87,9 @@ MODALITIES: tuple[str, str, str] = ("text", "audio", "visual")
 
 CONTEXT_VIEWS: tuple[str, ...] = ("full", "O", "X")
 LOSS_TYPES: tuple[str, ...] = ("cross_entropy", "focal", "reference_focal")
-MODALITY_REMOVAL_MODES: tuple[str, ...] = ("mean", "zero")
+MODALITY_REMOVAL_MODES: tuple[str, ...] = ("mean", "zero", "padded_mean")
+VIEW_MODES: tuple[str, ...] = ("exact", "reference")
+"""How removal views are built (``forward(view_mode=...)``, module docstring "View modes")."""
 
 IEMOCAP_ID2LABEL: dict[int, str] = {0: "hap", 1: "sad", 2: "neu", 3: "ang", 4: "exc", 5: "fru"}
 
@@ -221,6 +239,7 @@ class MercInputs:
         utterance_mask: ``(B, T)`` bool.
         context_mask: ``(B, T, T)`` bool from :func:`resolve_context_mask` (no padding pairs, diagonal True).
         full_context: True when the caller gave no ``context_mask`` (allows fast paths).
+        view_mode: one of :data:`VIEW_MODES` (module docstring "View modes").
     """
 
     features: dict[str, torch.Tensor]
@@ -228,6 +247,14 @@ class MercInputs:
     utterance_mask: torch.Tensor
     context_mask: torch.Tensor
     full_context: bool
+    view_mode: str = "exact"
+
+    def stage_context(self, stage: str, reference_stages: Sequence[str]) -> torch.Tensor | None:
+        """The context mask one stage of a backbone honours: ``None`` (full context) when no mask was given,
+        or for a stage outside ``reference_stages`` in ``"reference"`` view mode; else :attr:`context_mask`."""
+        if self.full_context or (self.view_mode == "reference" and stage not in reference_stages):
+            return None
+        return self.context_mask
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,7 +340,7 @@ def remove_modalities(
         features: ``{"text": (B, T, D), ...}``; missing modalities may be absent or ``None``.
         modality_mask: ``(B, 3)`` over :data:`MODALITIES`, 1 = keep, 0 = remove (``None``: keep all).
         utterance_mask: ``(B, T)`` bool.
-        mode: ``"mean"`` or ``"zero"``.
+        mode: one of :data:`MODALITY_REMOVAL_MODES`.
         context_mask: optional ``(B, T, T)`` context; with ``"mean"`` each utterance gets the mean over the
             real utterances in its context (so a removed modality carries no information from outside
             the context). ``None``: the dialogue mean.
@@ -338,6 +365,10 @@ def remove_modalities(
         keep = modality_mask[:, MODALITIES.index(name)].to(x.dtype)[:, None, None]
         if mode == "zero":
             out[name] = keep * x
+            continue
+        if mode == "padded_mean":
+            replacement = (x.sum(1, keepdim=True) / x.shape[1]).expand_as(x)
+            out[name] = (keep * x + (1.0 - keep) * replacement).masked_fill(~utterance_mask[..., None], 0.0)
             continue
         ctx = resolve_context_mask(context_mask, utterance_mask).to(x.dtype)
         replacement = (ctx @ x) / ctx.sum(-1, keepdim=True).clamp_min(1.0)
@@ -465,6 +496,20 @@ class MercPreTrainedModel(PreTrainedModel):
     accepts_loss_kwargs = False
     supports_gradient_checkpointing = False
     _no_split_modules: ClassVar[list[str]] = []
+    reference_context_stages: ClassVar[tuple[str, ...] | None] = None
+    """Stages that honour a context mask in ``"reference"`` view mode (the others see the whole dialogue,
+    read through :meth:`MercInputs.stage_context`); ``None``: every stage, as in ``"exact"`` mode."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, after checking a local checkpoint folder's files: a truncated
+        or corrupt ``model.safetensors``/``config.json`` raises :class:`merc_hf.hub.CheckpointError` naming
+        the file (and an earlier complete checkpoint), instead of an error without a path."""
+        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+            from ..hub import check_checkpoint
+
+            check_checkpoint(pretrained_model_name_or_path, weights_only=True)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         """PyTorch-default initialisation (what the reference implementations train from), written with
@@ -512,8 +557,11 @@ class MercPreTrainedModel(PreTrainedModel):
         utterance_mask: torch.Tensor | None,
         modality_mask: torch.Tensor | None,
         context_mask: torch.Tensor | None,
+        view_mode: str = "exact",
     ) -> MercInputs:
         """Validate a batch and turn it into :class:`MercInputs` (padding zeroed, modalities removed)."""
+        if view_mode not in VIEW_MODES:
+            raise ValueError(f"view_mode must be one of {VIEW_MODES}, got {view_mode!r}")
         given = {"text": text, "audio": audio, "visual": visual}
         missing = [m for m in self.config.modalities if given[m] is None]
         if missing:
@@ -552,8 +600,9 @@ class MercPreTrainedModel(PreTrainedModel):
         )
         if modality_mask is not None:
             modality_mask = modality_mask.to(device)
+        removal = "padded_mean" if view_mode == "reference" else self.config.modality_removal
         features = remove_modalities(
-            features, modality_mask, utterance_mask, mode=self.config.modality_removal, context_mask=resolved
+            features, modality_mask, utterance_mask, mode=removal, context_mask=resolved
         )
         return MercInputs(
             features=features,
@@ -561,6 +610,7 @@ class MercPreTrainedModel(PreTrainedModel):
             utterance_mask=utterance_mask,
             context_mask=resolved,
             full_context=context_mask is None,
+            view_mode=view_mode,
         )
 
     def _encode(
@@ -590,6 +640,7 @@ class MercPreTrainedModel(PreTrainedModel):
         same_speaker: torch.Tensor | None = None,
         modality_mask: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
+        view_mode: str = "exact",
         return_dict: bool | None = None,
     ) -> EmotionRecognitionOutput | tuple[torch.Tensor, ...]:
         """Classify every utterance of a padded batch of dialogues.
@@ -605,6 +656,8 @@ class MercPreTrainedModel(PreTrainedModel):
             modality_mask: ``(B, 3)`` over (text, audio, visual), 1 = keep, 0 = remove.
             context_mask: ``(B, T, T)`` bool, ``[b, i, j]`` = utterance j may inform utterance i
                 (``None``: full context).
+            view_mode: how ``modality_mask``/``context_mask`` remove information, ``"exact"`` or
+                ``"reference"`` (module docstring "View modes").
             return_dict: return a tuple instead of :class:`EmotionRecognitionOutput` when False.
 
         The logits are the backbone's divided by ``config.logit_temperature`` (1 unless the checkpoint was
@@ -612,7 +665,7 @@ class MercPreTrainedModel(PreTrainedModel):
         """
         del same_speaker  # part of the batch contract; context views are built by the caller
         inputs = self.prepare_inputs(
-            text, audio, visual, speakers, utterance_mask, modality_mask, context_mask
+            text, audio, visual, speakers, utterance_mask, modality_mask, context_mask, view_mode
         )
         if speakers is None and self._needs_speakers():
             raise ValueError(f"{type(self).__name__} uses speaker information: pass speakers")

@@ -17,6 +17,7 @@ from ..errors import DataFormatError
 from ..records import check_dialogue_length, speaker_indices
 
 PolicyName = Literal["error", "warn", "allow"]
+_MAX_DIGITS = 100  # far beyond any utterance number or id; Python refuses int() of 4300+ digits
 
 
 class JsonObject(dict):
@@ -46,6 +47,12 @@ def load_json(path: str | os.PathLike) -> Any:
         raise DataFormatError(
             f"truncated or invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=path
         ) from None
+    except RecursionError:
+        raise DataFormatError("JSON nested too deeply to read", file=path) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise DataFormatError(f"unreadable JSON value ({exc})", file=path) from None
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the file ({exc.strerror or exc})", file=path) from None
 
 
 def refuse_duplicate_keys(
@@ -78,6 +85,13 @@ def as_int(value: Any, *, file: str | os.PathLike, dialogue: object | None, fiel
     if isinstance(value, bool):
         value = None
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if len(value.strip()) > _MAX_DIGITS:
+            raise DataFormatError(
+                f"{what} has {len(value.strip())} digits; not a usable integer",
+                file=file,
+                dialogue=dialogue,
+                field=field,
+            )
         return int(value.strip())
     if isinstance(value, int):
         return value

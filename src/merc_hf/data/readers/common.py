@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, file_errors
 from ..records import (
     check_dialogue_length,
     class_indices,
     feature_matrix,
+    refuse_split_leaks,
+    repair_c1_controls,
     require_same_length,
     speaker_indices,
 )
@@ -69,8 +72,22 @@ class FieldTable:
                 raise DataFormatError(
                     f"expected a dict keyed by dialogue id, got {type(table).__name__}", file=file, field=name
                 )
-            self._fields[name] = {str(k): v for k, v in table.items()}
+            normalised: dict[str, Any] = {}
+            original: dict[str, Any] = {}
+            for key, value in table.items():
+                vid = str(key)
+                if vid in normalised:
+                    raise DataFormatError(
+                        f"keys {original[vid]!r} and {key!r} both name dialogue {vid!r}; one would overwrite "
+                        "the other",
+                        file=file,
+                        dialogue=vid,
+                        field=name,
+                    )
+                normalised[vid], original[vid] = value, key
+            self._fields[name] = normalised
         self._dims: dict[str, int] = {}
+        self.repaired_utterances = 0  # transcripts whose C1 control characters were repaired
 
     def get(self, field: str, dialogue: str) -> Any:
         try:
@@ -110,9 +127,15 @@ class FieldTable:
         return np.mean([self.features(f, dialogue, length) for f in fields], axis=0, dtype=np.float32)
 
     def strings(self, field: str, dialogue: str, length: int) -> list[str]:
+        """Transcripts, with Windows-1252 punctuation read as C1 controls repaired (and counted)."""
         values = list(self.get(field, dialogue))
         require_same_length(length, values, file=self.file, dialogue=dialogue, field=field)
-        return [str(v) for v in values]
+        out = []
+        for value in values:
+            text, changed = repair_c1_controls(str(value))
+            self.repaired_utterances += changed
+            out.append(text)
+        return out
 
     def speakers(self, field: str, dialogue: str, length: int) -> list[int]:
         """Speaker indices by order of first appearance, from names (``'M'``/``'F'``) or one-hot rows."""
@@ -216,49 +239,70 @@ def assemble_records(
         raise DataFormatError(
             f"none of the given files has {label_role} labels", file=", ".join(s.path for s in sources)
         )
+    # the splits come from the first source (the primary file)
+    refuse_split_leaks(splits, file=sources[0].path)
     out: dict[str, list[dict[str, Any]]] = {}
-    for split, ids in splits.items():
-        records = []
-        for vid in ids:
-            labels = label_owner.table.labels(label_owner.roles[label_role], vid, label_names)
-            n = len(labels)
-            speakers = label_owner.table.speakers(label_owner.roles["speakers"], vid, n)
-            for other in sources:
-                if other is label_owner:
-                    continue
-                if other.has(label_role):
-                    theirs = other.table.labels(other.roles[label_role], vid, label_names)
-                    check_same(
-                        theirs,
-                        labels,
-                        file=other.path,
-                        dialogue=vid,
-                        field=other.roles[label_role],
-                        other=label_owner.path,
-                    )
-                if other.has("speakers"):
-                    theirs = other.table.speakers(other.roles["speakers"], vid, n)
-                    check_same(
-                        theirs,
-                        speakers,
-                        file=other.path,
-                        dialogue=vid,
-                        field=other.roles["speakers"],
-                        other=label_owner.path,
-                    )
-            record: dict[str, Any] = {"dialogue_id": vid, "speakers": speakers, "labels": labels}
-            if text_source is not None:
-                record["text"] = text_source.table.mean_features(_as_tuple(text_source.roles["text"]), vid, n)
-            for modality in ("audio", "visual"):
-                if owner[modality] is not None:
-                    record[modality] = owner[modality].table.features(owner[modality].roles[modality], vid, n)
-            if owner["sentences"] is not None:
-                record["utterances"] = owner["sentences"].table.strings(
-                    owner["sentences"].roles["sentences"], vid, n
-                )
-            records.append(record)
-        out[split] = records
+    with file_errors(", ".join(s.path for s in sources)):
+        for split, ids in splits.items():
+            out[split] = [
+                _assemble_one(sources, vid, label_owner, label_role, label_names, owner, text_source)
+                for vid in ids
+            ]
+    for source in sources:
+        if source.table.repaired_utterances:
+            warnings.warn(
+                f"{source.path}: {source.table.repaired_utterances} transcripts held Windows-1252 punctuation "
+                "decoded as control characters (e.g. '\\x92' for '\u2019'); repaired",
+                stacklevel=3,
+            )
     return out
+
+
+def _assemble_one(
+    sources: Sequence[PickleSource],
+    vid: str,
+    label_owner: PickleSource,
+    label_role: str,
+    label_names: Sequence[str],
+    owner: Mapping[str, PickleSource | None],
+    text_source: PickleSource | None,
+) -> dict[str, Any]:
+    """The record of one dialogue (see :func:`assemble_records`)."""
+    labels = label_owner.table.labels(label_owner.roles[label_role], vid, label_names)
+    n = len(labels)
+    speakers = label_owner.table.speakers(label_owner.roles["speakers"], vid, n)
+    for other in sources:
+        if other is label_owner:
+            continue
+        if other.has(label_role):
+            theirs = other.table.labels(other.roles[label_role], vid, label_names)
+            check_same(
+                theirs,
+                labels,
+                file=other.path,
+                dialogue=vid,
+                field=other.roles[label_role],
+                other=label_owner.path,
+            )
+        if other.has("speakers"):
+            theirs = other.table.speakers(other.roles["speakers"], vid, n)
+            check_same(
+                theirs,
+                speakers,
+                file=other.path,
+                dialogue=vid,
+                field=other.roles["speakers"],
+                other=label_owner.path,
+            )
+    record: dict[str, Any] = {"dialogue_id": vid, "speakers": speakers, "labels": labels}
+    if text_source is not None:
+        record["text"] = text_source.table.mean_features(_as_tuple(text_source.roles["text"]), vid, n)
+    for modality in ("audio", "visual"):
+        if owner[modality] is not None:
+            record[modality] = owner[modality].table.features(owner[modality].roles[modality], vid, n)
+    if owner["sentences"] is not None:
+        record["utterances"] = owner["sentences"].table.strings(owner["sentences"].roles["sentences"], vid, n)
+    return record
 
 
 def find_file(

@@ -36,6 +36,9 @@ first appearance), ``speaker_names``, ``emotions`` (indices into :data:`ECF_EMOT
   In SemEval prediction files it is allowed: the official scorer accepts such pairs.
 * A repeated pair is an error in the ECF 1.0 text (none in the real files); in SemEval JSON it is dropped,
   as the official scorer deduplicates each list.
+* A SemEval prediction may give one utterance several emotions in different pairs: the scorer scores
+  each ``(emotion utt, cause utt, emotion)`` on its own, so prediction records keep these triples in
+  ``emotion_cause_pairs`` (see :func:`semeval_pairs`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, names_file_on_failure
 from ..records import Corpus, feature_matrix
 from ..safe_pickle import load_npy
 from ._ecpe import (
@@ -64,6 +67,7 @@ from ._ecpe import (
     refuse_repeated_conversations,
     require_keys,
 )
+from .common import split_off_validation
 from .mecad import SPLIT_FILES as M3HG_SPLIT_FILES
 from .mecad import read_m3hg_splits
 
@@ -74,10 +78,15 @@ __all__ = [
     "read_ecf",
     "read_ecf_txt",
     "read_semeval_json",
+    "semeval_pairs",
 ]
 
 ECF_EMOTIONS = ["neutral", "anger", "disgust", "fear", "joy", "sadness", "surprise"]
 TXT_SPLIT_FILES = {"train": ("train.txt",), "validation": ("dev.txt", "valid.txt"), "test": ("test.txt",)}
+#: The gold files of ``NUSTM/SemEval-2024_ECAC: data/`` by subtask and split (no development file).
+SEMEVAL_SPLIT_FILES = {
+    task: {"train": f"Subtask_{task}_train.json", "test": f"Subtask_{task}_test.json"} for task in (1, 2)
+}
 FEATURE_FILES = {
     "audio": "audio_embedding_6373.npy",
     "visual": "video_embedding_4096.npy",
@@ -104,6 +113,7 @@ _UTT_NUMBER = re.compile(r"[Uu]?(\d+)")
 # --------------------------------------------------------------------------- ECF 1.0 text
 
 
+@names_file_on_failure
 def read_ecf_txt(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read one ECF 1.0 text file (format in the module docstring) into records, in file order.
 
@@ -270,19 +280,27 @@ def _txt_pairs(
 # --------------------------------------------------------------------------- SemEval-2024 JSON
 
 
+@names_file_on_failure
 def read_semeval_json(
     path: str | os.PathLike, subtask: int = 2, *, prediction: bool = False
 ) -> list[dict[str, Any]]:
     """Read a SemEval-2024 Task 3 file (gold, or a system's prediction with ``prediction=True``).
 
     Gold files must give every utterance an ``emotion``, and the emotion written in each pair must equal
-    that label. Prediction files follow what the official scorer reads: per-utterance ``emotion`` may be
-    missing (the emotion of an utterance is then the one its pairs give, neutral for the others; two
-    different emotions for one utterance are refused), pairs with a neutral emotion are allowed, and
-    ``emotion-cause_pairs`` must be present (the scorer stops without it). The transcript
-    (``conversation``) is required in both, to check pair indices.
+    that label. Prediction files follow what the official scorer (``NUSTM/SemEval-2024_ECAC:
+    CodaLab/evaluation/evaluate.py``) reads: a predicted pair is ``(emotion utt, cause utt, emotion)`` with
+    the emotion taken from the pair alone, so per-utterance ``emotion`` may be missing or differ from the
+    pairs, one utterance may carry several emotions (each pair is scored on its own), pairs with a neutral
+    emotion are allowed, and ``emotion-cause_pairs`` must be present (the scorer stops without it). The
+    transcript (``conversation``) is required in both, to check pair indices; unlike the scorer, which
+    would count a pair outside its conversation as a false positive, such a pair is refused.
 
-    Records carry the utterance pairs in ``pairs`` (0-based, unique, first-seen order). For Subtask 1 they
+    Records carry the utterance pairs in ``pairs`` (0-based, unique, first-seen order). Prediction records
+    also carry ``emotion_cause_pairs``: the scorer's unit ``[emotion_utt, cause_utt, emotion]`` (0-based
+    utterances, emotion index into :data:`ECF_EMOTIONS`, unique, first-seen order), and their ``emotions``
+    are the per-utterance labels when given, else the emotion of the utterance's first pair, neutral for
+    the others; :func:`semeval_pairs` turns gold or prediction records into the input of
+    :func:`merc_hf.metrics.semeval_pair_f1`. For Subtask 1 they
     also carry ``cause_spans``: ``[emotion_utt, cause_utt, start, end]`` with 0-based utterances and the
     whitespace-token range ``[start, end)`` of the span in the cause utterance. Gold spans are located by
     matching their tokens in the cause utterance (first occurrence; if needed after stripping punctuation
@@ -365,10 +383,11 @@ def _semeval_conversation(
         )
     n = len(texts)
     pair_emotion: dict[int, int] = {}
-    utt_pairs, spans = [], []
+    utt_pairs, spans, triples = [], [], []
     for item in raw:
         emo, emotion, cause, span = _semeval_pair(item, subtask, prediction, n, texts, conv_id, path)
-        if 1 <= emo <= n and labels[emo - 1] is not None and labels[emo - 1] != emotion:
+        # the scorer reads the emotion of a predicted pair from the pair alone: only gold is cross-checked
+        if not prediction and 1 <= emo <= n and labels[emo - 1] != emotion:
             raise DataFormatError(
                 f"pair {item!r}: emotion {ECF_EMOTIONS[emotion]!r} differs from the label "
                 f"{ECF_EMOTIONS[labels[emo - 1]]!r} of utterance {emo}",
@@ -376,18 +395,13 @@ def _semeval_conversation(
                 dialogue=conv_id,
                 field=field,
             )
-        if pair_emotion.setdefault(emo, emotion) != emotion:
-            raise DataFormatError(
-                f"pair {item!r}: utterance {emo} is given two emotions "
-                f"({ECF_EMOTIONS[pair_emotion[emo]]!r} and {ECF_EMOTIONS[emotion]!r})",
-                file=path,
-                dialogue=conv_id,
-                field=field,
-            )
+        pair_emotion.setdefault(emo, emotion)
         utt_pairs.append((emo, cause))
+        triples.append((emo - 1, cause - 1, emotion))
         if span is not None:
             spans.append([emo - 1, cause - 1, *span])
-    # prediction files may omit per-utterance emotions: take them from the pairs, neutral elsewhere
+    # prediction files may omit per-utterance emotions: take each from the utterance's first pair, neutral
+    # for the others
     labels = [pair_emotion.get(k, 0) if label is None else label for k, label in enumerate(labels, start=1)]
     pairs = check_pairs(
         utt_pairs,
@@ -402,6 +416,9 @@ def _semeval_conversation(
     record = make_record(
         conv_id, texts=texts, speaker_names=speakers, emotions=labels, pairs=pairs, file=path
     )
+    if prediction:
+        # check_pairs has checked the indices; one utterance may carry several emotions here
+        record["emotion_cause_pairs"] = list(map(list, dict.fromkeys(triples)))
     if subtask == 1:
         record["cause_spans"] = list(map(list, dict.fromkeys(map(tuple, spans))))
     return record
@@ -478,6 +495,26 @@ def _locate_span(span: str, tokens: Sequence[str]) -> tuple[int, int] | None:
     return None
 
 
+def semeval_pairs(records: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[int, int, int]]]:
+    """Conversation id → ``(emotion_utt, cause_utt, emotion)`` triples: what the SemEval scorer compares.
+
+    Prediction records of :func:`read_semeval_json` give them in ``emotion_cause_pairs``; any other ECF
+    record pairs each of its ``pairs`` with the label of its emotion utterance. Utterances are 0-based
+    and emotions index :data:`ECF_EMOTIONS`, which is the scorer's order, so the result is the input of
+    :func:`merc_hf.metrics.semeval_pair_f1` as it is (default ``emotion_names``).
+    """
+    out: dict[str, list[tuple[int, int, int]]] = {}
+    for record in records:
+        conv_id = str(record["conversation_id"])
+        if conv_id in out:
+            raise ValueError(f"conversation {conv_id!r} appears in two records")
+        if "emotion_cause_pairs" in record:
+            out[conv_id] = [(int(e), int(c), int(emotion)) for e, c, emotion in record["emotion_cause_pairs"]]
+        else:
+            out[conv_id] = [(int(e), int(c), int(record["emotions"][e])) for e, c in record["pairs"]]
+    return out
+
+
 # --------------------------------------------------------------------------- splits and features
 
 
@@ -486,28 +523,74 @@ def read_ecf(
     *,
     features_dir: str | os.PathLike | None = None,
     normalize_features: bool = False,
+    subtask: int | None = None,
+    validation_fraction: float = 0.1,
+    validation_seed: int = 42,
 ) -> Corpus:
-    """ECF 1.0 from ``data_dir``: the text files ``train.txt``, ``dev.txt`` (or ``valid.txt``) and
-    ``test.txt``, or else M3HG's ``{train,valid,test}_data_pair.json``. ``dev``/``valid`` → ``validation``.
+    """ECF from ``data_dir``, from the first of these layouts found there:
 
-    Audio/visual embeddings are attached (see :func:`attach_ecf_features`) from ``features_dir`` when
-    given — then ``video_id_mapping.npy`` and at least one embedding table must be there — or else from
-    ``data_dir`` when the mapping and at least one table happen to be there.
+    1. ECF 1.0 text files ``train.txt``, ``dev.txt`` (or ``valid.txt``) and ``test.txt``;
+    2. M3HG's ``{train,valid,test}_data_pair.json`` (ECF 1.0 splits);
+    3. the SemEval-2024 Task 3 gold files as distributed (ECF 2.0), ``Subtask_2_train.json`` /
+       ``Subtask_2_test.json`` or ``Subtask_1_train.json`` / ``Subtask_1_test.json`` (Subtask 1 records
+       also carry ``cause_spans``, see :func:`read_semeval_json`). Whichever of the two splits are present
+       are read; SemEval has no development file, so a seeded ``validation_fraction`` of the training
+       conversations (``validation_seed``) becomes ``validation``. When files of both subtasks are there,
+       ``subtask`` must say which to read; giving ``subtask`` reads the SemEval files even when a layout
+       above is present.
+
+    ``dev``/``valid`` → ``validation``. Audio/visual embeddings are attached (see
+    :func:`attach_ecf_features`) from ``features_dir`` when given — then ``video_id_mapping.npy`` and at
+    least one embedding table must be there — or else from ``data_dir`` when the mapping and at least one
+    table happen to be there.
     """
     txt_files = {
         split: path
         for split, names in TXT_SPLIT_FILES.items()
         if (path := existing(os.path.join(data_dir, name) for name in names)) is not None
     }
-    if txt_files:
+    description = (
+        "ECF 1.0 (Emotion-Cause-in-Friends): 1374 conversations from the sitcom Friends (built on "
+        "MELD) with seven emotion labels and utterance-level emotion-cause pairs. Pairs are 0-based "
+        "[emotion utterance, cause utterance]."
+    )
+    semeval_files = {
+        task: {
+            split: path
+            for split, name in names.items()
+            if (path := existing([os.path.join(data_dir, name)])) is not None
+        }
+        for task, names in SEMEVAL_SPLIT_FILES.items()
+    }
+    if subtask is None and txt_files:
         splits = {split: read_ecf_txt(path) for split, path in txt_files.items()}
         sources = list(txt_files.values())
         refuse_repeated_conversations(dict(zip(sources, splits.values())))
-    elif any(existing(os.path.join(data_dir, n) for n in names) for names in M3HG_SPLIT_FILES.values()):
+    elif subtask is None and any(
+        existing(os.path.join(data_dir, n) for n in names) for names in M3HG_SPLIT_FILES.values()
+    ):
         splits, sources = read_m3hg_splits(data_dir, emotion_names=ECF_EMOTIONS, dataset="ECF")
+    elif subtask is not None or any(semeval_files.values()):
+        subtask = _semeval_subtask(semeval_files, subtask, data_dir)
+        splits, sources = _read_semeval_splits(
+            semeval_files[subtask], subtask, validation_fraction, validation_seed
+        )
+        description = (
+            f"ECF 2.0 (SemEval-2024 Task 3, Subtask {subtask} gold files): conversations from the sitcom "
+            "Friends with seven emotion labels and utterance-level emotion-cause pairs (the distributed "
+            "training file holds the 1374 ECF 1.0 conversations, the test file 341 new ones). Validation = seeded "
+            f"{validation_fraction:.0%} of the training conversations (seed {validation_seed}). Pairs are "
+            "0-based [emotion utterance, cause utterance]"
+            + (
+                "; cause_spans are [emotion utterance, cause utterance, start, end) token spans."
+                if subtask == 1
+                else "."
+            )
+        )
     else:
         raise DataFormatError(
-            "no ECF split files found (expected train.txt, dev.txt, test.txt or M3HG's *_data_pair.json)",
+            "no ECF split files found (expected train.txt, dev.txt, test.txt, M3HG's *_data_pair.json or "
+            "the SemEval-2024 Subtask_2_train.json / Subtask_2_test.json, or Subtask_1_*)",
             file=data_dir,
         )
     feature_paths = _feature_paths(
@@ -528,15 +611,52 @@ def read_ecf(
         name="ecf",
         splits=splits,
         class_names={"emotions": list(ECF_EMOTIONS)},
-        description=(
-            "ECF 1.0 (Emotion-Cause-in-Friends): 1374 conversations from the sitcom Friends (built on "
-            "MELD) with seven emotion labels and utterance-level emotion-cause pairs. Pairs are 0-based "
-            "[emotion utterance, cause utterance]."
-        ),
+        description=description,
         citation=CITATION,
         homepage=HOMEPAGE,
         sources=sources,
     )
+
+
+def _semeval_subtask(
+    found: Mapping[int, Mapping[str, str]], subtask: int | None, data_dir: str | os.PathLike
+) -> int:
+    """The subtask to read: the one asked for, else the only one whose files are in ``data_dir``."""
+    if subtask is not None:
+        if subtask not in SEMEVAL_SPLIT_FILES:
+            raise ValueError(f"subtask must be 1 or 2, got {subtask!r}")
+        if not found[subtask]:
+            names = " or ".join(SEMEVAL_SPLIT_FILES[subtask].values())
+            raise DataFormatError(
+                f"no SemEval-2024 Subtask {subtask} file found (expected {names})", file=data_dir
+            )
+        return subtask
+    present = [task for task, files in found.items() if files]
+    if len(present) > 1:
+        raise DataFormatError(
+            "holds SemEval-2024 files of both Subtask 1 and Subtask 2; choose one with subtask=1 or subtask=2",
+            file=data_dir,
+        )
+    return present[0]
+
+
+def _read_semeval_splits(
+    files: Mapping[str, str], subtask: int, validation_fraction: float, validation_seed: int
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Records per split of the SemEval gold files found, with validation carved from train."""
+    read = {split: read_semeval_json(path, subtask) for split, path in files.items()}
+    refuse_repeated_conversations({files[split]: records for split, records in read.items()})
+    splits: dict[str, list[dict[str, Any]]] = {}
+    if "train" in read:
+        ids = [r["conversation_id"] for r in read["train"]]
+        _, validation_ids = split_off_validation(ids, validation_fraction, validation_seed)
+        chosen = set(validation_ids)
+        splits["train"] = [r for r in read["train"] if r["conversation_id"] not in chosen]
+        if chosen:
+            splits["validation"] = [r for r in read["train"] if r["conversation_id"] in chosen]
+    if "test" in read:
+        splits["test"] = read["test"]
+    return splits, list(files.values())
 
 
 def _feature_paths(folder: str | os.PathLike, *, required: bool) -> dict[str, str | None] | None:
@@ -633,18 +753,13 @@ def _load_table(
 ) -> tuple[str, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """``(path, table, scale)`` of one embedding table; ``scale`` is ``(minimum, range)`` per dimension
     when normalising. Numeric tables are memory-mapped, so only the rows used are read (ECF's are ~700 MB)."""
-    try:
-        table = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise DataFormatError("file not found", file=path) from None
-    except ValueError as exc:
-        if "allow_pickle" not in str(exc):
-            raise DataFormatError(f"not a valid .npy file ({exc})", file=path) from None
+    table = load_npy(path, mmap_mode="r")  # header checked against the file size; errors name the file
+    if table.dtype == object:
         try:
-            table = np.asarray(load_npy(path), dtype=np.float32)
+            table = np.asarray(table, dtype=np.float32)
         except (TypeError, ValueError) as err:
             raise DataFormatError(f"object array is not a numeric table ({err})", file=path) from None
-    if table.ndim != 2 or not np.issubdtype(table.dtype, np.number):
+    if table.ndim != 2 or not np.issubdtype(table.dtype, np.number) or table.dtype.kind == "c":
         raise DataFormatError(
             f"expected a numeric (rows, dim) table, got {table.dtype} {table.shape}", file=path
         )

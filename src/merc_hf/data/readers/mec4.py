@@ -39,7 +39,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, names_file_on_failure
 from ..records import Corpus
 from ._ecpe import (
     as_int,
@@ -89,6 +89,7 @@ _PAIR_ITEM = r"[(（]\s*(\d+)\s*[,，]\s*(\d+)\s*[)）]"
 _PAIR_STRING = re.compile(rf"\s*(?:{_PAIR_ITEM}(?:\s*[,，;；]?\s*{_PAIR_ITEM})*)?\s*")
 
 
+@names_file_on_failure
 def read_mec4_json(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read one MEC4 split file (layout in the module docstring) into records, in file order.
 

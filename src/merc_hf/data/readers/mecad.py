@@ -33,7 +33,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, names_file_on_failure
 from ..records import Corpus
 from ._ecpe import (
     as_int,
@@ -65,6 +65,7 @@ CITATION = """@inproceedings{liang2025m3hg,
 HOMEPAGE = "https://github.com/redifinition/M3HG"
 
 
+@names_file_on_failure
 def read_m3hg_json(
     path: str | os.PathLike, *, emotion_names: Sequence[str] = MECAD_EMOTIONS
 ) -> list[dict[str, Any]]:

@@ -22,8 +22,8 @@ import csv
 import os
 from typing import Any
 
-from ..errors import DataFormatError
-from ..records import Corpus
+from ..errors import DataFormatError, names_file_on_failure
+from ..records import Corpus, refuse_split_leaks
 from ..safe_pickle import load_pickle
 from .common import PickleSource, assemble_records, choose_text_source, find_file, id_list, unpack_fields
 
@@ -92,6 +92,7 @@ def _cosmic_source(path: str, names: tuple[str, ...], layout: str, extra_roles: 
     return PickleSource(path, fields, roles, splits)
 
 
+@names_file_on_failure
 def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
     """Read one official CSV into the same field layout as the pickles (dialogue id → per-utterance list)."""
     path = os.fspath(path)
@@ -189,8 +190,12 @@ def read_meld(
                 f"text={text!r} needs a feature pickle; the CSVs hold transcripts only", file=data_dir
             )
         splits = {}
-        for split, path in csv_paths.items():
-            source = read_meld_csv(path, split)
+        csv_sources = {split: read_meld_csv(path, split) for split, path in csv_paths.items()}
+        # each CSV has its own split and id offset, so a leak can only show across files
+        refuse_split_leaks(
+            {split: source.splits[split] for split, source in csv_sources.items()}, file=csv_paths
+        )
+        for source in csv_sources.values():
             splits.update(
                 assemble_records(
                     [source], splits=source.splits, label_role=labels, label_names=names, text_source=None

@@ -61,8 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ..records import Corpus
+from ..errors import DataFormatError, file_errors
+from ..records import Corpus, refuse_split_leaks
 from ..safe_pickle import load_pickle
 
 __all__ = [
@@ -241,6 +241,10 @@ class _Split:
             raise self.error(f"cannot read as a numeric array ({exc})", field) from None
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise self.error(f"expected a numeric array, got dtype {arr.dtype}", field)
+        if arr.dtype.kind == "c":
+            raise self.error(
+                f"complex-valued array ({arr.dtype}); converting it would drop the imaginary part", field
+            )
         if ndim == 1 and arr.ndim == 2 and arr.shape[1] == 1:  # (N, 1) label columns
             arr = arr[:, 0]
         if arr.ndim != ndim:
@@ -270,6 +274,8 @@ class _Split:
         return values.astype(np.int64)
 
     def labels(self, field: str, bound: float) -> np.ndarray:
+        if np.asarray(self.data.get(field)).dtype == bool:
+            raise self.error("labels are booleans, not sentiment scores", field)
         values = self.array(field, 1)
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > bound + _LABEL_SLACK))
         if bad.size:
@@ -344,13 +350,14 @@ def _sequences(
             counts["zero_length"] += 1
             out.append(np.zeros((1, arr.shape[2]), dtype=np.float32))
             continue
-        seq = np.array(arr[index, :n], dtype=np.float32)  # a copy: records do not pin the padded array
+        # A view of the (float32) padded array, not a copy: the build then holds the file's arrays once.
+        seq = arr[index, :n]
         if fix_neg_inf:
             neg_inf = np.isneginf(seq)
             if neg_inf.any():
                 counts["neg_inf_values"] += int(neg_inf.sum())
                 counts["neg_inf_samples"] += 1
-                seq[neg_inf] = 0.0
+                seq = np.where(neg_inf, np.float32(0.0), seq)
         if not np.isfinite(seq).all():
             frame = int(np.argwhere(~np.isfinite(seq))[0][0])
             raise split.error(f"NaN or infinite value at frame {frame}", field, index)
@@ -466,7 +473,14 @@ def read_mmsa(
             file=file,
             field=missing[0],
         )
+    with file_errors(file):
+        return _read_mmsa_data(data, file, spec, text)
+
+
+def _read_mmsa_data(data: Mapping[str, Any], file: str, spec: MmsaDataset, text: str) -> Corpus:
+    """The corpus of an unpickled MMSA dict (see :func:`read_mmsa`)."""
     splits = {name: _Split(data[key], file=file, split=key) for name, key in SPLIT_KEYS.items()}
+    refuse_split_leaks({split.split: split.ids for split in splits.values()}, file=file, field="id")
     for split in splits.values():
         if not (split.has("text") or split.has("text_bert") or split.has("raw_text")):
             raise DataFormatError(
@@ -485,13 +499,13 @@ def read_mmsa(
             counts = ", ".join(f"{count} with {field} 0" for field, count in zero.items())
             warnings.warn(
                 f"{file}: split {split.split!r}: {counts}; each such sequence is kept as one zero frame",
-                stacklevel=2,
+                stacklevel=3,
             )
     if neg_inf["values"]:
         warnings.warn(
             f"{file}: {neg_inf['values']} -inf audio values in {neg_inf['samples']} samples set to 0 "
             "(as MMSA does)",
-            stacklevel=2,
+            stacklevel=3,
         )
 
     first = records["train"][0]
@@ -499,7 +513,7 @@ def read_mmsa(
     if spec.has_unimodal and not unimodal:
         warnings.warn(
             f"{file}: no regression_labels_T/A/V in this {spec.title} file; records have no unimodal labels",
-            stacklevel=2,
+            stacklevel=3,
         )
     dims = ", ".join(f"{m} {first[m].shape[1]}" for m in ("text", "audio", "visual") if m in first)
     sizes = ", ".join(f"{name} {len(r)}" for name, r in records.items())
@@ -516,7 +530,7 @@ def read_mmsa(
         )
     )
     return Corpus(
-        name=dataset,
+        name=spec.name,
         splits=records,
         class_names={key: list(CLASS_NAMES) for key in ("label", *unimodal)},
         description=description,

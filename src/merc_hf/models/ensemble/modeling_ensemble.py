@@ -130,6 +130,7 @@ class MercEnsembleModel(PreTrainedModel):
         same_speaker: torch.Tensor | None = None,
         modality_mask: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
+        view_mode: str = "exact",
         return_dict: bool | None = None,
     ) -> EmotionRecognitionOutput | tuple[torch.Tensor, ...]:
         """Classify every utterance with every member and average their probabilities.
@@ -148,6 +149,7 @@ class MercEnsembleModel(PreTrainedModel):
                 same_speaker=same_speaker,
                 modality_mask=modality_mask,
                 context_mask=context_mask,
+                view_mode=view_mode,
                 return_dict=True,
             )
             log_probs.append(F.log_softmax(out.logits, dim=-1))

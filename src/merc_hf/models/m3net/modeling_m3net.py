@@ -41,8 +41,10 @@ Deviations from the reference code:
   ``D^-1 H B^-1 H^T X``; here ``W`` multiplies the message as in the written formula, so the weights mix
   modality-level and utterance-level context (a weighted average). With all weights equal to 1 (the
   initialisation) both give the same result.
-* **Context masking everywhere.** CMERC's ``mask_context`` only filters the intra-modal GNN edges; the
-  hypergraph and the text GRU still see the whole dialogue. Here all three honour ``context_mask``.
+* **Context masking everywhere** in the ``"exact"`` view mode. CMERC's ``mask_context`` only filters the
+  intra-modal GNN edges; the hypergraph and the text GRU still see the whole dialogue. That is the
+  ``"reference"`` view mode here (``reference_context_stages = ("gnn",)``); in ``"exact"`` all three
+  honour ``context_mask``.
 * **Padding.** The reference runs the text GRU over the padded, time-major batch, so the backward direction
   of every shorter dialogue starts from padding frames (padding changes real outputs); here the GRU runs on
   packed sequences and no graph edge touches padding.
@@ -70,7 +72,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from ..base import MercInputs, MercPreTrainedModel
+from ..base import MercInputs, MercPreTrainedModel, full_context_mask
 from ..layers import (
     ContextMaskedRNN,
     pairwise_scores,
@@ -185,6 +187,8 @@ class M3NetModel(MercPreTrainedModel):
         self.classifier = nn.Linear(2 * graph_hidden * len(self.modalities), config.num_labels)
         self.post_init()
 
+    reference_context_stages = ("gnn",)
+
     def _needs_speakers(self) -> bool:
         return self.speaker_embeddings is not None
 
@@ -197,7 +201,7 @@ class M3NetModel(MercPreTrainedModel):
                 if self.text_projection is not None:
                     x = self.text_projection(x)
                 x = self.text_rnn(
-                    x, inputs.utterance_mask, None if inputs.full_context else inputs.context_mask
+                    x, inputs.utterance_mask, inputs.stage_context("text_rnn", self.reference_context_stages)
                 )
                 if self.speaker_embeddings is not None:
                     x = x + self.speaker_embeddings(inputs.speakers)
@@ -214,7 +218,10 @@ class M3NetModel(MercPreTrainedModel):
         num_modalities = len(self.modalities)
         real = inputs.utterance_mask.to(dtype)
         context = inputs.context_mask.to(dtype)
-        context_mean = row_normalize(context)
+        if inputs.stage_context("hypergraph", self.reference_context_stages) is None:
+            context_mean = row_normalize(full_context_mask(inputs.utterance_mask).to(dtype))
+        else:
+            context_mean = row_normalize(context)
         intra = without_self_loops(context)
         degree = intra.sum(-1) + (num_modalities - 1) * real  # same for every modality of an utterance
         inv_sqrt = safe_inverse_sqrt(degree)
