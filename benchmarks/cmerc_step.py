@@ -3,6 +3,7 @@
     python benchmarks/cmerc_step.py                    # IEMOCAP-size M3Net on iemocap-like batches, CPU
     python benchmarks/cmerc_step.py --device cuda      # the same on a GPU
     python benchmarks/cmerc_step.py --removals A V T O # without the X view
+    python benchmarks/cmerc_step.py --view_mode exact  # views from every stage of the current weights
 
 The three modes run side by side on the same batches (round-robin, after warm-up), in one process:
 
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--hidden_size", type=int, default=512)
     parser.add_argument("--removals", nargs="+", default=["A", "V", "T", "X", "O"])
+    parser.add_argument("--view_mode", default="reference", choices=["reference", "exact"])
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
@@ -84,8 +86,12 @@ def main() -> None:
     removals = tuple(args.removals)
     modes = {
         "plain": None,
-        "cmerc-batched": CMERC(removals=removals, curriculum_ratio=None, views_per_pass=len(removals)),
-        "cmerc-sequential": CMERC(removals=removals, curriculum_ratio=None, views_per_pass=1),
+        "cmerc-batched": CMERC(
+            removals=removals, curriculum_ratio=None, views_per_pass=len(removals), view_mode=args.view_mode
+        ),
+        "cmerc-sequential": CMERC(
+            removals=removals, curriculum_ratio=None, views_per_pass=1, view_mode=args.view_mode
+        ),
     }
     times = {name: [] for name in modes}
     memory = {}
@@ -108,7 +114,8 @@ def main() -> None:
     plain = statistics.mean(times["plain"])
     n_params = sum(p.numel() for p in model.parameters())
     print(f"M3Net {n_params / 1e6:.2f}M params, device {device}, threads {torch.get_num_threads()}, "
-          f"batch {args.batch_size} dialogues (~{utterances:.0f} utterances), views {' '.join(args.removals)}, "
+          f"batch {args.batch_size} dialogues (~{utterances:.0f} utterances), views {' '.join(args.removals)} "
+          f"({args.view_mode}), "
           f"{args.steps} timed steps per mode after {args.warmup} warm-up")  # fmt: skip
     mem_label = "peak MiB (CUDA max allocated)" if device.type == "cuda" else "max RSS MiB (high-water)"
     print(f"| mode | step s (mean ± sd) | × plain | utterances/s | {mem_label} |")

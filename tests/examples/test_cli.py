@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from huggingface_hub import HfApi
+from transformers import AutoModel
 
 import merc_hf
 from merc_hf.cli import evaluate, predict, train
@@ -178,6 +179,31 @@ def test_text_only_model_skips_the_missing_modality_sweep(trained, tmp_path, mon
     monkeypatch.undo()  # a multimodal model on its own data gets the rows
     multimodal = evaluate.main(["--model", str(trained / "model"), "--missing_rates", "0,0.5"])
     assert [row["rate"] for row in multimodal["missing_modality"]] == [0.0, 0.5]
+
+
+def test_evaluate_on_an_unlabeled_split_writes_predictions(trained, tmp_path, monkeypatch, capsys):
+    """No gold labels: no metrics, but every utterance's predicted label, confidence and reliability flags,
+    equal to the model's own softmax."""
+    data = merc_hf.load_dataset("synthetic", seed=0, **TINY_DATA)
+    monkeypatch.setattr(evaluate, "load_dataset", lambda *args, **kwargs: data.remove_columns(["labels"]))
+    result = evaluate.main(["--model", str(trained / "model"), "--output", str(tmp_path / "out.json")])
+    assert "without gold labels, so no metrics" in capsys.readouterr().out
+    rows = result["predictions"]
+    test = data["test"]
+    assert len(rows) == sum(len(s) for s in test["speakers"]) and rows[0]["dialogue_id"] == str(
+        test[0]["dialogue_id"]
+    )
+    model = AutoModel.from_pretrained(trained / "model", dtype=torch.float32).eval()
+    batch = DialogueCollator()([test[0]])
+    with torch.no_grad():
+        probs = torch.softmax(model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0], -1)
+    first = [r for r in rows if r["dialogue_id"] == str(test[0]["dialogue_id"])]
+    assert [r["utterance"] for r in first] == list(range(len(test[0]["speakers"])))
+    for r, p in zip(first, probs):
+        assert r["label"] == model.config.id2label[int(p.argmax())] and r["confidence"] == pytest.approx(
+            float(p.max()), rel=1e-5
+        )
+    assert json.loads((tmp_path / "out.json").read_text())["predictions"] == rows
 
 
 def test_evaluate_rejects_unknown_flags(capsys):

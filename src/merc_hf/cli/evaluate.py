@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
         for row in result["modality_removal"]:
             print(f"{row['removed']:>16} | {row['acc_3'] * 100:5.2f} | {_percent(row['inconsistent_acc_3'])}")
         return write_result(result, args)
+    if "labels" not in dataset.features:
+        return write_result(unlabeled_predictions(model, dataset, args), args)
     label_names = dataset.features["labels"].feature.names
     preds = predict_dataset(model, dataset, removals=REMOVALS, batch_size=args.batch_size)
     report = reliability_report(preds.probs, preds.references, label_names, masked_probs=preds.masked_probs)
@@ -198,6 +200,30 @@ def main(argv: list[str] | None = None) -> dict:
         for row in sweep:
             print(f"{row['rate']:>12.2f} | {row['weighted_f1'] * 100:>11.2f} | {row['ece'] * 100:.2f}")
     return write_result(result, args)
+
+
+def unlabeled_predictions(model, dataset, args) -> dict:
+    """A split without gold labels has no metrics: per utterance, the predicted label, its confidence and the
+    removal views under which that confidence rises (the reliability flags of ``merc_hf.pipeline``)."""
+    preds = predict_dataset(model, dataset, removals=REMOVALS, batch_size=args.batch_size)
+    names = [model.config.id2label[i] for i in range(preds.probs.shape[1])]
+    predicted = preds.probs.argmax(-1)
+    confidence = preds.probs[np.arange(len(predicted)), predicted]
+    ids = [str(i) for i in dataset["dialogue_id"]]
+    rows, position = [], {}
+    for k, (dialogue, label, conf) in enumerate(zip(preds.dialogue_index, predicted, confidence)):
+        turn = position[dialogue] = position.get(dialogue, -1) + 1
+        rises = [r for r, p in preds.masked_probs.items() if p[k, label] > conf]
+        rows.append(
+            {"dialogue_id": ids[dialogue], "utterance": turn, "label": names[label],
+             "confidence": float(conf), "rises_under": rises}
+        )  # fmt: skip
+    flagged = sum(bool(r["rises_under"]) for r in rows)
+    print(
+        f"{args.model} on {args.dataset}/{args.split}: {len(rows)} utterances without gold labels, so no metrics; "
+        f"predictions written, {flagged} utterances ({100 * flagged / max(len(rows), 1):.1f} %) flagged uncertain"
+    )
+    return {"model": args.model, "dataset": args.dataset, "split": args.split, "predictions": rows}
 
 
 def evaluate_pairs(model, dataset, args) -> dict:

@@ -350,11 +350,12 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def show_pipeline_example(model_dir: Path, test_split: Any) -> None:
-    """Print what ``merc_hf.pipeline`` makes of the first test conversation (its features given), with the
+    """Print what ``merc_hf.pipeline`` makes of the shortest test conversation (its features given), with the
     removal-view reliability flags: how the saved checkpoint is used on new data."""
     from ..pipelines import describe_predictions, pipeline
 
-    row = test_split[0]
+    lengths = [len(speakers) for speakers in test_split["speakers"]]
+    row = test_split[lengths.index(min(lengths))]
     utterances = row.get("utterances") or [""] * len(row["speakers"])
     turns = []
     for i, speaker in enumerate(row["speakers"]):
