@@ -142,6 +142,9 @@ def difficulties_file(setting: str, seed: int, output_dir: Path, after_one_epoch
 def summarize(setting: str, method: str, seed: int, out: Path) -> dict:
     """The table's numbers (percentages, CEL raw) from one run's ``metrics.json``."""
     summary = json.loads((out / "metrics.json").read_text())
+    epochs = (
+        summary.get("epochs_run") or summary["validation"]["epoch"]
+    )  # fewer than --epochs after early stopping
     test = summary["test"]
     failure = test["failure_prediction"]
     return {
@@ -156,7 +159,8 @@ def summarize(setting: str, method: str, seed: int, out: Path) -> dict:
         "aupr_error": (failure["aupr_error"] or float("nan")) * 100,
         "cel": test["cmerc"]["cel"],
         "uncertain": test["cmerc"]["uncertain_sample_rates"],
-        "seconds_per_epoch": summary["train_seconds_per_epoch"],
+        "seconds_per_epoch": summary["train_seconds"] / epochs,
+        "epochs": epochs,
         "n_test_utterances": test["n_samples"],
     }
 
@@ -171,6 +175,7 @@ COLUMNS = {
     "aupr_error": "AUPRC (errors) ↑",
     "uncertain_mc": "uncertain M∪C % ↓",
     "seconds_per_epoch": "s/epoch",
+    "epochs": "epochs run",
 }
 
 

@@ -449,11 +449,13 @@ def train_conversations(
     if not trainer.is_world_process_zero():
         return None
     batch_size = args.per_device_eval_batch_size
+    epochs_run = trainer.state.epoch or args.num_train_epochs  # fewer after early stopping
     summary = {
         "dataset": run.dataset,
         "dataset_options": run.dataset_options,
-        "train_seconds": round(train_seconds, 1),
-        "train_seconds_per_epoch": round(train_seconds / max(args.num_train_epochs, 1), 2),
+        "train_seconds": round(train_seconds, 1),  # with CMERC's baseline run when it measured difficulties
+        "epochs_run": epochs_run,
+        "train_seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 2),
         "train_loss": train_loss,
         "validation": validation,
     }
