@@ -47,8 +47,9 @@ from . import json_option
 
 
 @dataclass
-class EvaluationArguments:
-    """The ``merc-evaluate`` flags."""
+class CheckpointDataArguments:
+    """A checkpoint and the data to run it on: by default the dataset the checkpoint records
+    (:func:`dataset_arguments`); shared by ``merc-evaluate`` and ``merc-measure-difficulty``."""
 
     model: str = field(metadata={"help": "checkpoint directory or Hub id"})
     dataset: str | None = field(
@@ -61,6 +62,12 @@ class EvaluationArguments:
     text_encoder: str | None = field(
         default=None, metadata={"help": "local text encoder (None: the recorded one)"}
     )
+
+
+@dataclass
+class EvaluationArguments(CheckpointDataArguments):
+    """The ``merc-evaluate`` flags."""
+
     split: str = "test"
     batch_size: int = 16
     missing_rates: str = field(default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7", metadata={"help": "comma-separated"})
@@ -107,7 +114,7 @@ def build_parser() -> HfArgumentParser:
     )
 
 
-def dataset_arguments(args: EvaluationArguments, config: Any, parser: HfArgumentParser) -> dict[str, Any]:
+def dataset_arguments(args: CheckpointDataArguments, config: Any, parser: HfArgumentParser) -> dict[str, Any]:
     """``load_dataset`` arguments: the checkpoint's recorded training data, overridden by the flags; another
     ``--dataset`` starts from that dataset's defaults."""
     recorded = dict(getattr(config, "training_data", None) or {})

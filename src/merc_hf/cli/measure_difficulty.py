@@ -25,25 +25,14 @@ from transformers import AutoModel, HfArgumentParser
 from ..calibration import REMOVALS
 from ..data import load_dataset
 from ..training import dialogue_difficulties
-from .evaluate import dataset_arguments
+from .evaluate import CheckpointDataArguments, dataset_arguments
 
 
 @dataclass
-class DifficultyArguments:
-    """The ``merc-measure-difficulty`` flags."""
+class DifficultyArguments(CheckpointDataArguments):
+    """The ``merc-measure-difficulty`` flags (``--model``: a trained plain backbone)."""
 
-    model: str = field(metadata={"help": "trained checkpoint directory or Hub id (a plain backbone)"})
     output: str = field(default="difficulties.json", metadata={"help": "JSON file to write"})
-    dataset: str | None = field(
-        default=None, metadata={"help": "merc_hf.load_dataset name (None: the one the checkpoint records)"}
-    )
-    data_dir: str | None = field(default=None, metadata={"help": "dataset folder (None: the recorded one)"})
-    dataset_options: str | None = field(
-        default=None, metadata={"help": "JSON load_dataset options (None: the recorded ones)"}
-    )
-    text_encoder: str | None = field(
-        default=None, metadata={"help": "local text encoder (None: the recorded one)"}
-    )
     view_mode: str = field(default="reference", metadata={"help": "removal views: reference or exact"})
     split: str = field(default="train", metadata={"help": "the split to score (the curriculum orders train)"})
 
