@@ -11,9 +11,11 @@ The three modes run side by side on the same batches (round-robin, after warm-up
 * ``cmerc-batched``: the same plus the CMERC terms, with all removal views in **one** no-grad forward
   (views stacked along the batch dimension, ``removal_view_logits(..., views_per_pass=len(views))``,
   the default on accelerators);
-* ``cmerc-sequential``: the same terms with one no-grad forward per view (``views_per_pass=1``, the
-  default on CPU), as the reference code does (it additionally deep-copies the model three times per
-  pass, which is not reproduced here).
+* ``cmerc-sequential``: the same terms with one no-grad pass per view (``views_per_pass=1``, the default on
+  CPU), sharing the full input's unimodal encodings among the views (M3Net's stages; a view re-runs the
+  encoder of the modality it removes and the graph);
+* ``cmerc-unshared``: one full no-grad forward per view, as before that sharing (and as the reference code,
+  which additionally deep-copies the model three times per pass).
 
 Prints mean step time, ratios to ``plain``, utterances/s and peak memory (CUDA: max allocated per mode;
 CPU: the process's max RSS after each mode's first step, a high-water mark).
@@ -35,13 +37,26 @@ from merc_hf.models.m3net.configuration_m3net import M3NetConfig
 from merc_hf.models.m3net.modeling_m3net import M3NetModel
 
 
-def step(model, optimizer, batch, method):
+class _WithoutStages(torch.nn.Module):
+    """The model behind a wrapper that hides its stages: every view becomes a full forward pass."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+        self.config = model.config
+
+    def forward(self, **batch):
+        return self.inner(**batch)
+
+
+def step(model, optimizer, batch, method, hide_stages=False):
     model.train()
     optimizer.zero_grad(set_to_none=True)
     outputs = model(**batch)
     loss = outputs.loss
     if method is not None:
-        extra, _ = method.training_loss(model, batch, outputs)
+        view_model = _WithoutStages(model) if hide_stages else model
+        extra, _ = method.training_loss(view_model, batch, outputs)
         loss = loss + extra
     loss.backward()
     optimizer.step()
@@ -92,6 +107,9 @@ def main() -> None:
         "cmerc-sequential": CMERC(
             removals=removals, curriculum_ratio=None, views_per_pass=1, view_mode=args.view_mode
         ),
+        "cmerc-unshared": CMERC(
+            removals=removals, curriculum_ratio=None, views_per_pass=1, view_mode=args.view_mode
+        ),
     }
     times = {name: [] for name in modes}
     memory = {}
@@ -101,7 +119,7 @@ def main() -> None:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
-            step(model, optimizer, batch, method)
+            step(model, optimizer, batch, method, hide_stages=name == "cmerc-unshared")
             if device.type == "cuda":
                 torch.cuda.synchronize()
                 memory[name] = max(memory.get(name, 0), torch.cuda.max_memory_allocated() / 2**20)
@@ -126,7 +144,9 @@ def main() -> None:
             f"| {name} | {mean:.3f} ± {sd:.3f} | {mean / plain:.2f} | {utterances / mean:.0f} | {memory[name]:.0f} |"
         )
     seq, bat = statistics.mean(times["cmerc-sequential"]), statistics.mean(times["cmerc-batched"])
+    unshared = statistics.mean(times["cmerc-unshared"])
     print(f"batched views vs sequential views: {seq / bat:.2f}× faster")
+    print(f"shared unimodal encodings vs a full pass per view: {unshared / seq:.2f}× faster")
 
 
 if __name__ == "__main__":

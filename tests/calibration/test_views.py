@@ -33,25 +33,28 @@ def model_and_batch():
     return M3NetModel(config), batch
 
 
+@pytest.mark.parametrize("view_mode", ["exact", "reference"])
 @pytest.mark.parametrize("views_per_pass", [None, 1, 2, 5])
-def test_batched_views_equal_one_at_a_time(model_and_batch, views_per_pass):
+def test_batched_views_equal_one_at_a_time(model_and_batch, views_per_pass, view_mode):
+    """Stacked views, and one view per pass with the unimodal encodings shared (M3Net's stages), equal a
+    full forward pass per view."""
     model, batch = model_and_batch
+    model.config.logit_temperature = 1.3  # the shared path divides by it as forward does
     model.train()  # views must run in eval mode regardless, and restore the mode
-    views = removal_view_logits(model, batch, views_per_pass=views_per_pass)
+    views = removal_view_logits(model, batch, views_per_pass=views_per_pass, view_mode=view_mode)
     assert model.training and set(views) == {"A", "V", "T", "X", "O"}
     model.eval()
     with torch.no_grad():
         for removal, index in (("T", 0), ("A", 1), ("V", 2)):
             keep = torch.ones(5, 3)
             keep[:, index] = 0
-            torch.testing.assert_close(
-                views[removal], model(**batch, modality_mask=keep).logits, atol=1e-5, rtol=1e-5
-            )
+            expected = model(**batch, modality_mask=keep, view_mode=view_mode).logits
+            torch.testing.assert_close(views[removal], expected, atol=1e-5, rtol=1e-5)
         for removal in ("X", "O"):
             mask = build_context_mask(removal, batch["same_speaker"], batch["utterance_mask"])
-            torch.testing.assert_close(
-                views[removal], model(**batch, context_mask=mask).logits, atol=1e-5, rtol=1e-5
-            )
+            expected = model(**batch, context_mask=mask, view_mode=view_mode).logits
+            torch.testing.assert_close(views[removal], expected, atol=1e-5, rtol=1e-5)
+    model.config.logit_temperature = 1.0
     assert not views["A"].requires_grad
 
 

@@ -95,10 +95,13 @@ def removal_view_logits(
     """Logits ``(B, T, C)`` of every applicable removal view, from no-grad eval-mode passes.
 
     A removal applies when the batch has the modality and the model uses it (``config.modalities``).
-    ``view_mode`` (``"exact"`` or ``"reference"``) is passed to the backbone's ``forward``.
+    ``view_mode`` (``"exact"`` or ``"reference"``) is passed to the backbone.
 
     ``views_per_pass`` views are stacked into each forward pass; ``None`` means all of them on an
-    accelerator and one on CPU (see the module docstring).
+    accelerator and one on CPU (see the module docstring). One view per pass on a backbone that splits its
+    encoder into stages (:class:`merc_hf.models.base.MercPreTrainedModel`) shares the unimodal encodings of
+    the full input among the views: a view re-runs only the encoder of the modality it removes (none, for a
+    context view whose encoders do not read the context mask) and the contextual stages.
     """
     removals = applicable_removals(batch, removals, model)
     if not removals:
@@ -109,12 +112,46 @@ def removal_view_logits(
         raise ValueError(f"views_per_pass must be >= 1, got {views_per_pass}")
     was_training = model.training
     model.eval()
-    out: dict[str, torch.Tensor] = {}
+    module = getattr(model, "module", model)  # the view passes need no DistributedDataParallel sync
     try:
+        if views_per_pass == 1 and hasattr(module, "_contextual_stages"):
+            return _shared_stage_views(module, batch, removals, view_mode)
+        out: dict[str, torch.Tensor] = {}
         for start in range(0, len(removals), views_per_pass):
             chunk = removals[start : start + views_per_pass]
             logits = model(**stack_views(batch, chunk), view_mode=view_mode).logits
             out.update(zip(chunk, logits.chunk(len(chunk), dim=0)))
+        return out
     finally:
         model.train(was_training)
+
+
+def _shared_stage_views(
+    module: nn.Module, batch: Mapping[str, torch.Tensor | None], removals: Sequence[str], view_mode: str
+) -> dict[str, torch.Tensor]:
+    """The views of :func:`removal_view_logits` with the full input's unimodal encodings computed once."""
+    utterance_mask = batch["utterance_mask"]
+
+    def inputs_for(modality_mask: torch.Tensor | None, context_mask: torch.Tensor | None):
+        return module.prepare_inputs(
+            batch.get("text"), batch.get("audio"), batch.get("visual"), batch.get("speakers"), utterance_mask,
+            modality_mask, context_mask, view_mode,
+        )  # fmt: skip
+
+    full = inputs_for(None, None)
+    shared = module._unimodal_stages(full)
+    out: dict[str, torch.Tensor] = {}
+    for removal in removals:
+        if removal in MODALITY_OF_REMOVAL:
+            name = MODALITY_OF_REMOVAL[removal]
+            modality_mask = torch.ones(utterance_mask.shape[0], len(MODALITIES), device=utterance_mask.device)
+            modality_mask[:, MODALITIES.index(name)] = 0.0
+            inputs = inputs_for(modality_mask, None)
+            changed = [name]
+        else:
+            inputs = inputs_for(None, build_context_mask(removal, batch.get("same_speaker"), utterance_mask))
+            changed = [m for m in shared if module._unimodal_reads_context(m, inputs)]
+        unimodal = {**shared, **(module._unimodal_stages(inputs, changed) if changed else {})}
+        logits = module._contextual_stages(unimodal, inputs)[1]
+        out[removal] = logits / module.config.logit_temperature
     return out

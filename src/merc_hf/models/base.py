@@ -629,6 +629,13 @@ class MercPreTrainedModel(PreTrainedModel):
         """Whether ``forward`` requires ``speakers`` (speaker-aware backbones override this)."""
         return False
 
+    # Optional split of :meth:`_encode` into stages, so that removal views re-run only what they change
+    # (:func:`merc_hf.calibration.views.removal_view_logits`): ``_unimodal_stages(inputs, names=None)`` ->
+    # ``{modality: (B, T, D)}`` (each modality's encoder reads only its own features), ``_contextual_stages(
+    # unimodal, inputs)`` -> ``(utterance_repr, logits)`` (before ``logit_temperature``), and
+    # ``_unimodal_reads_context(name, inputs)``: whether that modality's encoder honours ``inputs``' context
+    # mask. A backbone without them runs every view as a full forward pass.
+
     def forward(
         self,
         text: torch.Tensor | None = None,

@@ -65,6 +65,7 @@ Deviations from the reference code:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -192,23 +193,32 @@ class M3NetModel(MercPreTrainedModel):
     def _needs_speakers(self) -> bool:
         return self.speaker_embeddings is not None
 
+    def _encode_modality(self, name: str, inputs: MercInputs) -> torch.Tensor:
+        """One unimodal encoder, ``(B, T, D_g)``: text -> projection -> GRU (+ speaker embedding), audio /
+        visual -> projection."""
+        x = inputs.features[name]
+        if name != "text":
+            return self.projections[name](x)
+        if self.text_projection is not None:
+            x = self.text_projection(x)
+        x = self.text_rnn(
+            x, inputs.utterance_mask, inputs.stage_context("text_rnn", self.reference_context_stages)
+        )
+        if self.speaker_embeddings is not None:
+            x = x + self.speaker_embeddings(inputs.speakers)
+        return x
+
     def _encode_modalities(self, inputs: MercInputs) -> torch.Tensor:
         """Unimodal encoders; returns the graph nodes before ``fc1``, ``(B, M, T, D_g)``."""
-        nodes = []
-        for name in self.modalities:
-            x = inputs.features[name]
-            if name == "text":
-                if self.text_projection is not None:
-                    x = self.text_projection(x)
-                x = self.text_rnn(
-                    x, inputs.utterance_mask, inputs.stage_context("text_rnn", self.reference_context_stages)
-                )
-                if self.speaker_embeddings is not None:
-                    x = x + self.speaker_embeddings(inputs.speakers)
-            else:
-                x = self.projections[name](x)
-            nodes.append(x)
-        return torch.stack(nodes, dim=1)
+        return torch.stack([self._encode_modality(name, inputs) for name in self.modalities], dim=1)
+
+    def _unimodal_stages(
+        self, inputs: MercInputs, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        return {name: self._encode_modality(name, inputs) for name in names or self.modalities}
+
+    def _unimodal_reads_context(self, name: str, inputs: MercInputs) -> bool:
+        return name == "text" and inputs.stage_context("text_rnn", self.reference_context_stages) is not None
 
     def _graph_structure(
         self, inputs: MercInputs, dtype: torch.dtype
@@ -233,7 +243,13 @@ class M3NetModel(MercPreTrainedModel):
         return context_mean, intra_norm, cross_norm
 
     def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        nodes = self._encode_modalities(inputs)
+        return self._contextual_stages(self._unimodal_stages(inputs), inputs)
+
+    def _contextual_stages(
+        self, unimodal: dict[str, torch.Tensor], inputs: MercInputs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything after the unimodal encoders: graph nodes, hypergraph, multi-frequency GNN, classifier."""
+        nodes = torch.stack([unimodal[name] for name in self.modalities], dim=1)
         node_mask = inputs.utterance_mask[:, None, :, None].to(nodes.dtype)
         x = self.node_projection(nodes) * node_mask
         context_mean, intra_norm, cross_norm = self._graph_structure(inputs, x.dtype)
