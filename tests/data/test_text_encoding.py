@@ -115,3 +115,17 @@ def test_cache_key_does_not_depend_on_batching_or_device_but_on_precision(tmp_pa
     np.testing.assert_allclose(half, first, atol=0.1)
     with pytest.raises(ValueError, match="floating-point torch dtype"):
         encode_texts(VARIED, MINILM, dtype="int64")
+
+
+def test_unwritable_cache_names_the_folder_and_what_to_set(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setenv("MERC_HF_CACHE", str(tmp_path / "cache"))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(text_encoding.np, "save", refuse)
+    with pytest.raises(PermissionError, match="MERC_HF_CACHE") as err:
+        encode_texts(["a text nobody cached"], MINILM, show_progress=False)
+    assert str(tmp_path / "cache" / "text_features") in str(err.value)

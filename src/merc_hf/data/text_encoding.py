@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cache import cache_root, file_digest
+from .cache import cache_dir_error, cache_root, file_digest
 from .errors import DataFormatError
 
 if TYPE_CHECKING:
@@ -99,10 +99,13 @@ def encode_texts(
             unique, path, pooling, batch_size, max_length, device, precision, show_progress
         )
         if use_cache:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, table)
-            os.replace(tmp, cache_file)
+            try:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, table)
+                os.replace(tmp, cache_file)
+            except OSError as exc:
+                raise cache_dir_error(cache_file.parent, exc) from None
     if normalize:
         table = table / np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
     index = {text: i for i, text in enumerate(unique)}
