@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import random
 import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -340,13 +341,7 @@ class MercTrainer(Trainer):
             callbacks=[EarlyStoppingCallback(patience)],
         )
         baseline.train()
-        difficulties = dialogue_difficulties(
-            baseline.model,
-            self.train_dataset,
-            self.data_collator,
-            removals=getattr(self.calibration, "removals", REMOVALS),
-            view_mode=getattr(self.calibration, "view_mode", "exact"),
-        )
+        difficulties = self.measure_difficulties(baseline.model)
         _set_rng_state(rng)
         shutil.rmtree(args.output_dir, ignore_errors=True)
         if self.args.should_save:
@@ -433,8 +428,6 @@ def coupled_adam(args) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
 
 
 def _rng_state() -> dict[str, Any]:
-    import random
-
     return {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
@@ -443,8 +436,6 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    import random
-
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.random.set_rng_state(state["torch"])
