@@ -22,11 +22,12 @@ information from every stage, ``"reference"`` masks as CMERC's reference code do
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from ..models.base import MODALITIES, build_context_mask
+from ..models.base import MODALITIES, MercInputs, build_context_mask
 
 REMOVALS: tuple[str, ...] = ("A", "V", "T", "X", "O")
 MODALITY_OF_REMOVAL: dict[str, str] = {"T": "text", "A": "audio", "V": "visual"}
@@ -129,29 +130,63 @@ def removal_view_logits(
 def _shared_stage_views(
     module: nn.Module, batch: Mapping[str, torch.Tensor | None], removals: Sequence[str], view_mode: str
 ) -> dict[str, torch.Tensor]:
-    """The views of :func:`removal_view_logits` with the full input's unimodal encodings computed once."""
+    """The views of :func:`removal_view_logits`, sharing the unimodal encodings of the full input.
+
+    A modality view re-runs only the encoder of the modality it removes, a context view only the encoders
+    that read the context mask (none, for M3Net in ``"reference"`` mode). All the encoder runs of one modality
+    (the full input's and the views' that change it) go through one call, stacked along the batch: the
+    recurrent text encoders are bound by their sequential time steps, not by arithmetic, so a stacked run
+    costs little more than one. The contextual stages then run once per view.
+    """
     utterance_mask = batch["utterance_mask"]
 
-    def inputs_for(modality_mask: torch.Tensor | None, context_mask: torch.Tensor | None):
+    def inputs_for(modality_mask: torch.Tensor | None, context_mask: torch.Tensor | None) -> MercInputs:
         return module.prepare_inputs(
             batch.get("text"), batch.get("audio"), batch.get("visual"), batch.get("speakers"), utterance_mask,
             modality_mask, context_mask, view_mode,
         )  # fmt: skip
 
     full = inputs_for(None, None)
-    shared = module._unimodal_stages(full)
-    out: dict[str, torch.Tensor] = {}
+    views: dict[str, MercInputs] = {}
+    changed: dict[str, list[str]] = {}
     for removal in removals:
         if removal in MODALITY_OF_REMOVAL:
             name = MODALITY_OF_REMOVAL[removal]
             modality_mask = torch.ones(utterance_mask.shape[0], len(MODALITIES), device=utterance_mask.device)
             modality_mask[:, MODALITIES.index(name)] = 0.0
-            inputs = inputs_for(modality_mask, None)
-            changed = [name]
+            views[removal] = inputs_for(modality_mask, None)
+            changed[removal] = [name]
         else:
-            inputs = inputs_for(None, build_context_mask(removal, batch.get("same_speaker"), utterance_mask))
-            changed = [m for m in shared if module._unimodal_reads_context(m, inputs)]
-        unimodal = {**shared, **(module._unimodal_stages(inputs, changed) if changed else {})}
-        logits = module._contextual_stages(unimodal, inputs)[1]
-        out[removal] = logits / module.config.logit_temperature
-    return out
+            views[removal] = inputs_for(
+                None, build_context_mask(removal, batch.get("same_speaker"), utterance_mask)
+            )
+            changed[removal] = [m for m in full.features if module._unimodal_reads_context(m, views[removal])]
+
+    unimodal: dict[str, dict[str, torch.Tensor]] = {removal: {} for removal in removals}
+    for name in full.features:
+        rerun = [removal for removal in removals if name in changed[removal]]
+        stacked = _stack_inputs([full, *(views[r] for r in rerun)], name)
+        encoded = module._unimodal_stages(stacked, [name])[name].chunk(1 + len(rerun))
+        for removal in removals:
+            unimodal[removal][name] = encoded[1 + rerun.index(removal)] if removal in rerun else encoded[0]
+    return {
+        removal: module._contextual_stages(unimodal[removal], views[removal])[1]
+        / module.config.logit_temperature
+        for removal in removals
+    }
+
+
+def _stack_inputs(parts: Sequence[MercInputs], name: str) -> MercInputs:
+    """One :class:`MercInputs` holding ``parts`` one after another along the batch, with only the features of
+    modality ``name`` (what one unimodal encoder reads). Full-context parts get the full mask when another
+    part has a context mask: a backbone's context removal is exact, so the full mask is full context."""
+    if len(parts) == 1:
+        return replace(parts[0], features={name: parts[0].features[name]})
+    return replace(
+        parts[0],
+        features={name: torch.cat([p.features[name] for p in parts])},
+        speakers=torch.cat([p.speakers for p in parts]),
+        utterance_mask=torch.cat([p.utterance_mask for p in parts]),
+        context_mask=torch.cat([p.context_mask for p in parts]),
+        full_context=all(p.full_context for p in parts),
+    )

@@ -249,10 +249,12 @@ class MercInputs:
     full_context: bool
     view_mode: str = "exact"
 
-    def stage_context(self, stage: str, reference_stages: Sequence[str]) -> torch.Tensor | None:
+    def stage_context(self, stage: str, reference_stages: Sequence[str] | None) -> torch.Tensor | None:
         """The context mask one stage of a backbone honours: ``None`` (full context) when no mask was given,
-        or for a stage outside ``reference_stages`` in ``"reference"`` view mode; else :attr:`context_mask`."""
-        if self.full_context or (self.view_mode == "reference" and stage not in reference_stages):
+        or for a stage outside ``reference_stages`` in ``"reference"`` view mode (``None``: every stage
+        honours it); else :attr:`context_mask`."""
+        outside_reference = reference_stages is not None and stage not in reference_stages
+        if self.full_context or (self.view_mode == "reference" and outside_reference):
             return None
         return self.context_mask
 

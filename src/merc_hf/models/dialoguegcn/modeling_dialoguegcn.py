@@ -41,7 +41,9 @@ Architecture (per dialogue of ``n`` utterances, speakers ``s_i`` ∈ [0, S), rec
 Context masks (see :mod:`merc_hf.models.base`): the LSTM runs over each target's context subsequence
 (:class:`~merc_hf.models.layers.ContextMaskedRNN`); graph edges, edge-weight softmaxes and the nodal
 attention only use pairs that ``context_mask`` allows. Removal is therefore exact for full context and
-view "O", edge-level for view "X".
+view "O", edge-level for view "X". The concatenated modalities feed one context-reading LSTM, so there is no
+per-modality stage that removal views could share: they run as full forward passes
+(:func:`merc_hf.calibration.views.removal_view_logits`).
 
 Deviations from the reference code:
 

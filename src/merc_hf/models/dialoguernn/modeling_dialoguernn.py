@@ -43,7 +43,9 @@ one per utterance for view "X". All groups run through **one** step loop per dir
 groups: they are sorted by length, so the groups still running at step ``t`` are a prefix of the batch and
 every step works on that prefix only (a finished group leaves the batch, as with packed sequences; padding
 is never read). Party states are ``(groups, S, D_p)`` tensors updated with a gather of the speaker's row and
-a ``where`` over the speaker index, without any loop over dialogues.
+a ``where`` over the speaker index, without any loop over dialogues. The concatenated modalities feed the
+context-reading recurrences directly, so there is no per-modality stage that removal views could share:
+they run as full forward passes (:func:`merc_hf.calibration.views.removal_view_logits`).
 
 Deviations from the reference code:
 

@@ -16,6 +16,7 @@ Nodes are ordered modality-major: node ``(m, i)`` (modality ``m``, utterance ``i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -237,7 +238,13 @@ class MultimodalGraphModel(MercPreTrainedModel):
 
     A subclass sets ``config_class``, ``base_model_prefix``, :attr:`text_cell` and :attr:`graph_class`; its
     ``__init__`` calls ``super().__init__(config)``, adds its own modules and ends with ``self.post_init()``.
-    :meth:`_encode_unimodal` is the place to transform the encoder outputs before the graph.
+    :meth:`_encode_unimodal` is the place to transform the encoder outputs before the graph (one modality's
+    transform may read only that modality's outputs); a transform that reads the context mask also extends
+    :meth:`_unimodal_reads_context`.
+
+    :meth:`_encode` is split into the stages that removal views share
+    (:func:`merc_hf.calibration.views.removal_view_logits`): :meth:`_unimodal_stages` (one modality's encoder
+    and, on text, the speaker embedding) and :meth:`_contextual_stages` (graph, readout, classifier).
     """
 
     config_class = MultimodalGraphConfig
@@ -278,12 +285,16 @@ class MultimodalGraphModel(MercPreTrainedModel):
     def _needs_speakers(self) -> bool:
         return self.speaker_embeddings is not None
 
-    def _encode_unimodal(self, inputs: MercInputs) -> dict[str, torch.Tensor]:
-        """The encoder output ``(B, T, W)`` of every configured modality. The text RNN honours
-        ``inputs.context_mask`` exactly (it runs over each target's context subsequence); rows at padding
-        are meaningless (:meth:`_encode_modalities` zeroes them)."""
+    def _encode_unimodal(
+        self, inputs: MercInputs, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The encoder output ``(B, T, W)`` of each modality in ``names`` (all configured modalities when
+        ``None``), reading only that modality's features. The text RNN honours ``inputs.context_mask``
+        exactly (it runs over each target's context subsequence); rows at padding are meaningless
+        (:meth:`_contextual_stages` zeroes them)."""
         encoded = {}
-        for name, x in inputs.features.items():
+        for name in self.modalities if names is None else names:
+            x = inputs.features[name]
             if name == "text":
                 context = None if inputs.full_context else inputs.context_mask
                 encoded[name] = self.text_rnn(self.text_projection(x), inputs.utterance_mask, context)
@@ -291,17 +302,38 @@ class MultimodalGraphModel(MercPreTrainedModel):
                 encoded[name] = self.projections[name](x)
         return encoded
 
-    def _encode_modalities(self, inputs: MercInputs) -> torch.Tensor:
-        """:meth:`_encode_unimodal` plus the speaker embedding; returns the graph nodes ``(B, M, T, W)``,
-        zero at padding."""
-        encoded = self._encode_unimodal(inputs)
-        if self.speaker_embeddings is not None:
+    def _unimodal_stages(
+        self, inputs: MercInputs, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`_encode_unimodal` plus the speaker embedding on text: the graph node features ``(B, T, W)``
+        of each modality in ``names`` (all when ``None``), before padding is zeroed."""
+        encoded = self._encode_unimodal(inputs, names)
+        if self.speaker_embeddings is not None and "text" in encoded:
             encoded["text"] = encoded["text"] + self.speaker_embeddings(inputs.speakers)
-        nodes = torch.stack([encoded[m] for m in self.modalities], dim=1)
+        return encoded
+
+    def _unimodal_reads_context(self, name: str, inputs: MercInputs) -> bool:
+        """Whether the encoder of ``name`` honours ``inputs``' context mask: only the text RNN does."""
+        return name == "text" and not inputs.full_context
+
+    def _graph_nodes(self, unimodal: dict[str, torch.Tensor], inputs: MercInputs) -> torch.Tensor:
+        """The per-modality node features stacked in modality order, ``(B, M, T, W)``, zero at padding."""
+        nodes = torch.stack([unimodal[m] for m in self.modalities], dim=1)
         return nodes * inputs.utterance_mask[:, None, :, None].to(nodes.dtype)
 
+    def _encode_modalities(self, inputs: MercInputs) -> torch.Tensor:
+        """The graph nodes ``(B, M, T, W)`` of ``inputs`` (all unimodal stages), zero at padding."""
+        return self._graph_nodes(self._unimodal_stages(inputs), inputs)
+
     def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        nodes = self._encode_modalities(inputs)
+        return self._contextual_stages(self._unimodal_stages(inputs), inputs)
+
+    def _contextual_stages(
+        self, unimodal: dict[str, torch.Tensor], inputs: MercInputs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything after the unimodal stages: the multimodal graph, the residual readout and the
+        classifier."""
+        nodes = self._graph_nodes(unimodal, inputs)
         utterance_repr = multimodal_graph_readout(
             self.graph, nodes, inputs.context_mask, inputs.utterance_mask, self.config.use_residue
         )

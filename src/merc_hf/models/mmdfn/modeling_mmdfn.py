@@ -83,6 +83,7 @@ Deviations from the reference code, and the choices where the notes leave the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -146,18 +147,31 @@ class MMDFNModel(MultimodalGraphModel):
     def _needs_speakers(self) -> bool:
         return self.speaker_rnn is not None or super()._needs_speakers()
 
-    def _encode_unimodal(self, inputs: MercInputs) -> dict[str, torch.Tensor]:
-        """The encoder outputs after the speaker recurrence (module docstring, steps 1–2)."""
-        return self.speaker_recurrence(super()._encode_unimodal(inputs), inputs)
+    def _encode_unimodal(
+        self, inputs: MercInputs, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The encoder outputs of ``names`` (all modalities when ``None``) after the speaker recurrence
+        (module docstring, steps 1–2)."""
+        return self.speaker_recurrence(super()._encode_unimodal(inputs, names), inputs)
+
+    def _speaker_recurrence_weight(self, name: str) -> float:
+        """``w_m`` of modality ``name``, 0 when the speaker recurrence is off."""
+        return 0.0 if self.speaker_rnn is None else self.config.speaker_weights[name]
+
+    def _unimodal_reads_context(self, name: str, inputs: MercInputs) -> bool:
+        """The text BiGRU and the speaker recurrence of a modality with ``w_m ≠ 0`` honour the context mask."""
+        return super()._unimodal_reads_context(name, inputs) or (
+            not inputs.full_context and self._speaker_recurrence_weight(name) != 0.0
+        )
 
     def speaker_recurrence(
         self, encoded: dict[str, torch.Tensor], inputs: MercInputs
     ) -> dict[str, torch.Tensor]:
-        """Step 2 of the module docstring: ``e_m + w_m · SpeakerGRU(e_m over S_i)`` per modality, with
-        ``S_i`` = same speaker ∩ context of ``i``. All modalities with ``w_m ≠ 0`` run in one call."""
-        weights = self.config.speaker_weights
-        active = [m for m in self.modalities if weights[m] != 0.0]
-        if self.speaker_rnn is None or not active:
+        """Step 2 of the module docstring: ``e_m + w_m · SpeakerGRU(e_m over S_i)`` for each modality of
+        ``encoded``, with ``S_i`` = same speaker ∩ context of ``i``. All modalities of ``encoded`` with
+        ``w_m ≠ 0`` run in one call (stacked along the batch)."""
+        active = [m for m in self.modalities if m in encoded and self._speaker_recurrence_weight(m) != 0.0]
+        if not active:
             return encoded
         same_speaker = inputs.speakers[:, :, None] == inputs.speakers[:, None, :]
         allowed = inputs.context_mask & same_speaker
@@ -169,5 +183,5 @@ class MMDFNModel(MultimodalGraphModel):
         )
         out = dict(encoded)
         for name, state in zip(active, states.chunk(copies, dim=0), strict=True):
-            out[name] = encoded[name] + weights[name] * state
+            out[name] = encoded[name] + self.config.speaker_weights[name] * state
         return out

@@ -111,6 +111,7 @@ Deviations from the reference code:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -338,7 +339,9 @@ class SUREModel(MercPreTrainedModel):
     """SURE for utterance-level emotion classification (module docstring for the equations, the auxiliary
     loss, the context masking, the choices and the deviations). ``forward`` is
     :meth:`MercPreTrainedModel.forward`; ``utterance_repr`` is the concatenation of the fusion-gated modality
-    blocks (``M·H``) and ``logits`` are those of the fused head."""
+    blocks (``M·H``) and ``logits`` are those of the fused head. :meth:`_unimodal_stages` (steps 1–4, per
+    modality) and :meth:`_contextual_stages` (steps 5–6) are the stages that removal views share
+    (:func:`merc_hf.calibration.views.removal_view_logits`)."""
 
     config_class = SUREConfig
     base_model_prefix = "sure"
@@ -383,18 +386,45 @@ class SUREModel(MercPreTrainedModel):
         """SDT's output layer: ReLU -> dropout -> Linear."""
         return layer(self.head_dropout(F.relu(x)))
 
-    def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _unimodal_states(
+        self, inputs: MercInputs, names: Sequence[str] | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, MixtureOutput]]:
+        """Steps 1–4 for each modality of ``names`` (all when ``None``): the transformer inputs ``h⁰_m``
+        ``(B, T, H)`` and the mixtures the auxiliary loss needs. Reads only those modalities' features."""
+        names = self.modalities if names is None else names
+        if not names:
+            return {}, {}
         utterance_mask = inputs.utterance_mask
-        length = utterance_mask.shape[1]
-        first = inputs.features[self.modalities[0]]
-        position = sinusoidal_positions(length, self.config.hidden_size, first.device, first.dtype)
-        speaker = self.speaker_embedding(inputs.speakers) * utterance_mask[..., None].to(first.dtype)
+        reference = inputs.features[names[0]]
+        position = sinusoidal_positions(
+            utterance_mask.shape[1], self.config.hidden_size, reference.device, reference.dtype
+        )
+        speaker = self.speaker_embedding(inputs.speakers) * utterance_mask[..., None].to(reference.dtype)
         states, mixtures = {}, {}
-        for m in self.modalities:
+        for m in names:
             x = self.projections[m](inputs.features[m])
             mixtures[m] = self.experts[m](x)
             v = self.reasoning[m](x + mixtures[m].output, inputs)
             states[m] = self.input_dropout(v + speaker + position)
+        return states, mixtures
+
+    def _unimodal_stages(
+        self, inputs: MercInputs, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``h⁰_m`` ``(B, T, H)`` of each modality in ``names`` (all when ``None``): projection, experts,
+        iterative reasoning, speaker and position, input dropout (module docstring, steps 1–4)."""
+        return self._unimodal_states(inputs, names)[0]
+
+    def _unimodal_reads_context(self, name: str, inputs: MercInputs) -> bool:
+        """Whether modality ``name``'s stage honours ``inputs``' context mask: the iterative reasoning does
+        whenever a mask was given."""
+        return not inputs.full_context
+
+    def _fuse(
+        self, states: dict[str, torch.Tensor], inputs: MercInputs
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Steps 5–6: ``(utterance_repr, logits, f)`` with ``f`` the per-modality fusion outputs ``f_m``
+        that the unimodal heads of the auxiliary loss read."""
         attention_mask = attention_mask_with_self(inputs.context_mask)
         fused = {}
         for target in self.modalities:
@@ -407,11 +437,24 @@ class SUREModel(MercPreTrainedModel):
         stacked = torch.stack([fused[m] for m in self.modalities], dim=-2)  # (B, T, M, H)
         blocks = torch.softmax(self.fusion_gate(stacked), dim=-2) * stacked
         utterance_repr = blocks.flatten(-2)
-        logits = self._head(self.classifier, utterance_repr)
+        return utterance_repr, self._head(self.classifier, utterance_repr), fused
+
+    def _contextual_stages(
+        self, unimodal: dict[str, torch.Tensor], inputs: MercInputs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything after the unimodal stages: transformers, gates, fusion and the fused head."""
+        utterance_repr, logits, _ = self._fuse(unimodal, inputs)
+        return utterance_repr, logits
+
+    def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        # the stages of _unimodal_stages / _contextual_stages, keeping the mixtures and f_m for the
+        # auxiliary loss (training mode only)
+        states, mixtures = self._unimodal_states(inputs)
+        utterance_repr, logits, fused = self._fuse(states, inputs)
         auxiliary = None
         if self.training:
             unimodal = {m: self._head(self.unimodal_heads[m], fused[m]) for m in self.modalities}
-            auxiliary = self.auxiliary_loss(logits, unimodal, mixtures, utterance_mask)
+            auxiliary = self.auxiliary_loss(logits, unimodal, mixtures, inputs.utterance_mask)
         return utterance_repr, logits, auxiliary
 
     def auxiliary_loss(
