@@ -169,11 +169,17 @@ def _shared_stage_views(
         encoded = module._unimodal_stages(stacked, [name])[name].chunk(1 + len(rerun))
         for removal in removals:
             unimodal[removal][name] = encoded[1 + rerun.index(removal)] if removal in rerun else encoded[0]
-    return {
-        removal: module._contextual_stages(unimodal[removal], views[removal])[1]
-        / module.config.logit_temperature
-        for removal in removals
-    }
+    # context views that re-run no encoder also share what of the contextual stages ignores their masks
+    unchanged = [removal for removal in removals if not changed[removal]]
+    context_free = None
+    if len(unchanged) > 1 and hasattr(module, "_context_free_stages"):
+        context_free = module._context_free_stages(unimodal[unchanged[0]], views[unchanged[0]])
+    out = {}
+    for removal in removals:
+        extra = (context_free,) if context_free is not None and removal in unchanged else ()
+        logits = module._contextual_stages(unimodal[removal], views[removal], *extra)[1]
+        out[removal] = logits / module.config.logit_temperature
+    return out
 
 
 def _stack_inputs(parts: Sequence[MercInputs], name: str) -> MercInputs:

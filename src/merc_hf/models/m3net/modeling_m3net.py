@@ -222,17 +222,12 @@ class M3NetModel(MercPreTrainedModel):
 
     def _graph_structure(
         self, inputs: MercInputs, dtype: torch.dtype
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Dense normalised adjacencies shared by all layers: context means for the modality hyperedges,
-        and the intra-modal / cross-modal GNN adjacencies with symmetric degree normalisation."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Dense normalised adjacencies of the multi-frequency GNN shared by all layers: intra-modal and
+        cross-modal, with symmetric degree normalisation."""
         num_modalities = len(self.modalities)
         real = inputs.utterance_mask.to(dtype)
-        context = inputs.context_mask.to(dtype)
-        if inputs.stage_context("hypergraph", self.reference_context_stages) is None:
-            context_mean = row_normalize(full_context_mask(inputs.utterance_mask).to(dtype))
-        else:
-            context_mean = row_normalize(context)
-        intra = without_self_loops(context)
+        intra = without_self_loops(inputs.context_mask.to(dtype))
         degree = intra.sum(-1) + (num_modalities - 1) * real  # same for every modality of an utterance
         inv_sqrt = safe_inverse_sqrt(degree)
         intra_norm = inv_sqrt[:, :, None] * intra * inv_sqrt[:, None, :]
@@ -240,21 +235,42 @@ class M3NetModel(MercPreTrainedModel):
         if num_modalities > 1:
             off_diagonal = 1.0 - torch.eye(num_modalities, dtype=dtype, device=real.device)
             cross_norm = off_diagonal[None, :, :, None] * (inv_sqrt * inv_sqrt * real)[:, None, None, :]
-        return context_mean, intra_norm, cross_norm
+        return intra_norm, cross_norm
 
     def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor]:
         return self._contextual_stages(self._unimodal_stages(inputs), inputs)
 
-    def _contextual_stages(
+    def _context_free_stages(
         self, unimodal: dict[str, torch.Tensor], inputs: MercInputs
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Everything after the unimodal encoders: graph nodes, hypergraph, multi-frequency GNN, classifier."""
+    ) -> dict[str, torch.Tensor]:
+        """The part of :meth:`_contextual_stages` that does not read ``inputs``' context mask, which context
+        views with unchanged unimodal encodings share: the graph nodes after ``fc1`` and, when the hypergraph
+        sees the whole dialogue (full context, or the ``"reference"`` view mode), its output."""
         nodes = torch.stack([unimodal[name] for name in self.modalities], dim=1)
         node_mask = inputs.utterance_mask[:, None, :, None].to(nodes.dtype)
-        x = self.node_projection(nodes) * node_mask
-        context_mean, intra_norm, cross_norm = self._graph_structure(inputs, x.dtype)
+        shared = {"nodes": self.node_projection(nodes) * node_mask}
+        hyperedge_context = inputs.stage_context("hypergraph", self.reference_context_stages)
+        if hyperedge_context is None:
+            full_mean = row_normalize(full_context_mask(inputs.utterance_mask).to(nodes.dtype))
+            shared["hypergraph"] = self.hypergraph(shared["nodes"], full_mean, node_mask)
+        return shared
 
-        hyper = self.hypergraph(x, context_mean, node_mask)
+    def _contextual_stages(
+        self,
+        unimodal: dict[str, torch.Tensor],
+        inputs: MercInputs,
+        context_free: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything after the unimodal encoders: graph nodes, hypergraph, multi-frequency GNN, classifier.
+        ``context_free``: :meth:`_context_free_stages` of these encodings, when already computed."""
+        if context_free is None:
+            context_free = self._context_free_stages(unimodal, inputs)
+        x = context_free["nodes"]
+        node_mask = inputs.utterance_mask[:, None, :, None].to(x.dtype)
+        hyper = context_free.get("hypergraph")
+        if hyper is None:
+            hyper = self.hypergraph(x, row_normalize(inputs.context_mask.to(x.dtype)), node_mask)
+        intra_norm, cross_norm = self._graph_structure(inputs, x.dtype)
         gnn = x
         for layer in self.frequency_layers:
             gnn = gnn + layer(gnn, intra_norm, cross_norm)
