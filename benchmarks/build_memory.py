@@ -1,7 +1,8 @@
 """Peak memory of a first dataset build (fresh cache), the old build path against today's, side by side.
 
-    python benchmarks/build_memory.py                       # 200 MiB MMSA pickle + the real MELD CSVs
+    python benchmarks/build_memory.py                       # 200 MiB MMSA pickle, real MELD CSVs, MELD x1/20/100
     python benchmarks/build_memory.py --mmsa_mib 50 --meld_dir /path/to/meld
+    python benchmarks/build_memory.py --mmsa_mib 0 --meld_scale 1 10   # MELD only, x1 and x10
 
 Each (case, path) runs in a fresh subprocess with its own empty cache folder; after the imports the child
 records its resident set, builds the dataset once, and reports the increase of its peak resident set
@@ -17,15 +18,23 @@ pickle is written by one of its own) and prints.
 
 The MMSA case writes a CH-SIMS-layout pickle (``tests/data/factories.py``'s ``mmsa_data``, real CH-SIMS
 padded lengths 39/400/55 and dimensions 768/33/709, protocol 4 as Python 3 writes them) of about
-``--mmsa_mib`` MiB into a temporary folder. The target is a peak increase of at most 1.3x the input size.
+``--mmsa_mib`` MiB into a temporary folder (``--mmsa_mib 0`` skips it). The MELD cases read the official
+CSVs without a text encoder (records hold transcripts, speakers and labels; no text features are computed),
+first the real files, then, for each ``--meld_scale`` K, a generated MELD-layout CSV set in the temporary
+folder that repeats every dialogue of the real files K times under fresh ``Dialogue_ID`` s (each split's ids
+kept clear of the others' after the reader's dev/test offsets). A peak increase that stays flat as K grows
+is a fixed overhead; one that grows with K scales with the input. The target is a peak increase of at most
+1.3x the input size.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +57,42 @@ def write_mmsa(folder: Path, mib: float) -> Path:
     path = folder / "unaligned_39.pkl"
     write_mmsa_pickle(path, "chsims", sizes, seq=(39, 400, 55))
     return path
+
+
+def write_scaled_meld(source: Path, folder: Path, scale: int) -> int:
+    """Write the real MELD CSVs of ``source`` into ``folder`` with every dialogue repeated ``scale`` times.
+
+    Copy ``k`` of a split's dialogue ``d`` gets the id ``base + k * stride + d``, ``stride`` one more than
+    the split's largest id, and ``base`` the smallest value that keeps the split's ids, after the reader's
+    offset for that split, above every id of the splits written before it (the reader refuses an id in two
+    splits). At ``scale`` 1 the ids are the real ones. Rows are streamed copy by copy; ``Sr No.`` is
+    renumbered. Returns the total size of the three files in bytes.
+    """
+    from merc_hf.data.readers.meld import CSV_NAMES, DEV_OFFSET, TEST_OFFSET
+
+    offsets = {"train": 0, "validation": DEV_OFFSET, "test": TEST_OFFSET}
+    highest = -1  # the largest id written so far, after the reader's offset
+    total = 0
+    for split, name in CSV_NAMES.items():
+        with open(source / name, encoding="utf-8", newline="") as fh:
+            header, *rows = list(csv.reader(fh))
+        at_id, at_number = header.index("Dialogue_ID"), header.index("Sr No.")
+        stride = max(int(row[at_id]) for row in rows) + 1
+        base = max(0, highest + 1 - offsets[split])
+        number = 0
+        with open(folder / name, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            for copy in range(scale):
+                for row in rows:
+                    number += 1
+                    copied = list(row)
+                    copied[at_id] = str(base + copy * stride + int(row[at_id]))
+                    copied[at_number] = str(number)
+                    writer.writerow(copied)
+        highest = offsets[split] + base + scale * stride - 1
+        total += (folder / name).stat().st_size
+    return total
 
 
 def _rss_kib() -> int:
@@ -119,6 +164,7 @@ def measure(name: str, data_dir: Path, path: str, scratch: Path) -> dict[str, fl
         text=True,
         check=False,
     )
+    shutil.rmtree(cache, ignore_errors=True)
     if out.returncode:
         raise RuntimeError(f"{name}/{path} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -126,12 +172,23 @@ def measure(name: str, data_dir: Path, path: str, scratch: Path) -> dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mmsa_mib", type=float, default=200.0, help="size of the generated MMSA pickle")
+    parser.add_argument(
+        "--mmsa_mib", type=float, default=200.0, help="size of the generated MMSA pickle (0: no MMSA case)"
+    )
     parser.add_argument("--meld_dir", default=os.fspath(ROOT.parent / "shared" / "data" / "meld"))
+    parser.add_argument(
+        "--meld_scale",
+        type=int,
+        nargs="*",
+        default=[1, 20, 100],
+        metavar="K",
+        help="generated MELD cases: the real CSVs' dialogues repeated K times (none: real files only)",
+    )
     parser.add_argument(
         "--child", nargs=4, metavar=("NAME", "DATA_DIR", "PATH", "CACHE"), help=argparse.SUPPRESS
     )
     parser.add_argument("--write_mmsa", metavar="FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--write_meld", nargs=2, metavar=("FOLDER", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -139,33 +196,52 @@ def main() -> None:
     if args.write_mmsa:
         write_mmsa(Path(args.write_mmsa), args.mmsa_mib)
         return
+    if args.write_meld:
+        write_scaled_meld(Path(args.meld_dir), Path(args.write_meld[0]), int(args.write_meld[1]))
+        return
     with tempfile.TemporaryDirectory(prefix="merc_hf_build_memory_") as tmp:
         scratch = Path(tmp)
-        cases = []
-        mmsa_dir = scratch / "chsims"
-        mmsa_dir.mkdir()
-        subprocess.run(
-            [sys.executable, __file__, "--write_mmsa", os.fspath(mmsa_dir), "--mmsa_mib", str(args.mmsa_mib)],
-            check=True,
-        )
-        cases.append(("chsims", mmsa_dir, (mmsa_dir / "unaligned_39.pkl").stat().st_size))
+        # (label, dataset name, folder, input bytes); inputs are written by children, so the parent's
+        # resident set, which a child starts from, stays small
+        cases: list[tuple[str, str, Path, int]] = []
+        if args.mmsa_mib > 0:
+            mmsa_dir = scratch / "chsims"
+            mmsa_dir.mkdir()
+            write = ["--write_mmsa", os.fspath(mmsa_dir), "--mmsa_mib", str(args.mmsa_mib)]
+            subprocess.run([sys.executable, __file__, *write], check=True)
+            cases.append(("chsims", "chsims", mmsa_dir, (mmsa_dir / "unaligned_39.pkl").stat().st_size))
         meld_dir = Path(args.meld_dir)
         if meld_dir.is_dir():
-            size = sum(p.stat().st_size for p in meld_dir.glob("*_sent_emo.csv"))
-            cases.append(("meld", meld_dir, size))
+            cases.append(("meld", "meld", meld_dir, _meld_size(meld_dir)))
+            for scale in args.meld_scale:
+                folder = scratch / f"meld-x{scale}"
+                folder.mkdir()
+                write = ["--meld_dir", os.fspath(meld_dir), "--write_meld", os.fspath(folder), str(scale)]
+                subprocess.run([sys.executable, __file__, *write], check=True)
+                cases.append((f"meld x{scale}", "meld", folder, _meld_size(folder)))
         else:
             print(f"(MELD CSVs not found at {meld_dir}; skipped)")
-        header = f"{'case':<8}{'input MiB':>10}  {'path':<7}{'peak +MiB':>10}{'x input':>9}{'build s':>9}"
+        header = f"{'case':<11}{'input MiB':>10}  {'path':<7}{'peak +MiB':>10}{'x input':>9}{'build s':>9}"
         print(header)
         print("-" * len(header))
-        for name, folder, size in cases:
+        for label, name, folder, size in cases:
             for path in ("before", "after"):
                 result = measure(name, folder, path, scratch)
                 ratio = result["increase_mib"] * 2**20 / size
                 print(
-                    f"{name:<8}{size / 2**20:>10.1f}  {path:<7}{result['increase_mib']:>10.1f}{ratio:>9.2f}"
-                    f"{result['seconds']:>9.2f}"
+                    f"{label:<11}{size / 2**20:>10.1f}  {path:<7}{result['increase_mib']:>10.1f}{ratio:>9.2f}"
+                    f"{result['seconds']:>9.2f}",
+                    flush=True,
                 )
+            if name == "meld" and folder.parent == scratch:
+                # a generated set is not needed once measured
+                for p in folder.glob("*.csv"):
+                    p.unlink()
+
+
+def _meld_size(folder: Path) -> int:
+    """Total bytes of the three MELD CSVs in ``folder``."""
+    return sum(p.stat().st_size for p in folder.glob("*_sent_emo.csv"))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,61 @@ def test_real_csvs(shared_data):
     assert max(max(d["speakers"]) for s in corpus.splits.values() for d in s) < 9
 
 
+CSV_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID"
+
+
+def _write_csv_splits(folder, train_lines, header=CSV_HEADER):
+    """The three MELD CSVs in ``folder``: ``train_lines`` (str or bytes) as train, one dialogue each for dev/test."""
+    body = train_lines if isinstance(train_lines, bytes) else train_lines.encode("utf-8")
+    (folder / "train_sent_emo.csv").write_bytes(f"{header}\n".encode() + body)
+    for name in ("dev_sent_emo.csv", "test_sent_emo.csv"):
+        (folder / name).write_text(f"{header}\n1,hi,Joey,neutral,neutral,0,0\n", encoding="utf-8")
+
+
+def test_csv_rows_of_a_dialogue_need_not_be_together_or_in_order(tmp_path):
+    # dialogue 3 is interleaved with dialogue 1 and its utterances come as 2, 0, 1; a blank line is skipped
+    _write_csv_splits(
+        tmp_path,
+        "1,c,Ross,anger,negative,3,2\n"
+        "2,x,Joey,joy,positive,1,0\n"
+        "\n"
+        "3,a,Rachel,neutral,neutral,3,0\n"
+        "4,y,Monica,fear,negative,1,1\n"
+        "5,b,Ross,sadness,negative,3,1\n",
+    )
+    train = read_meld(tmp_path, labels="sentiment").splits["train"]
+    assert [r["dialogue_id"] for r in train] == ["3", "1"]  # order of first appearance
+    assert train[0]["utterances"] == ["a", "b", "c"]
+    assert train[0]["speakers"] == [0, 1, 1]  # Rachel, Ross, Ross
+    assert train[0]["labels"] == [SENTIMENT_NAMES.index(s) for s in ("neutral", "negative", "negative")]
+    assert train[1]["utterances"] == ["x", "y"] and train[1]["speakers"] == [0, 1]
+
+
+def test_csv_errors_keep_their_precedence(tmp_path):
+    # a bad id before undecodable bytes: the file as a whole is unreadable, which is reported; the bytes
+    # lie far enough on that the text decoder has not reached them when the bad id is read
+    filler = "".join(f"{n},hi,Joey,neutral,neutral,1,{n}\n" for n in range(3000)).encode()
+    _write_csv_splits(
+        tmp_path, b"1,hi,Joey,neutral,neutral,x,0\n" + filler + b"2,\xff,Joey,neutral,neutral,0,1\n"
+    )
+    with pytest.raises(merc_hf.DataFormatError, match="cannot read CSV"):
+        read_meld(tmp_path)
+    # of two bad ids the first is reported; lines count the header, not blank lines
+    _write_csv_splits(
+        tmp_path, "1,hi,Joey,neutral,neutral,0,0\n\n2,hi,Joey,neutral,neutral,0,1.5\n3,,,,,y,0\n"
+    )
+    with pytest.raises(merc_hf.DataFormatError, match=r"line 3: .* got '0'/'1.5'"):
+        read_meld(tmp_path)
+    # a bad id comes before a duplicated Utterance_ID elsewhere in the file
+    _write_csv_splits(tmp_path, "1,hi,Joey,neutral,neutral,0,0\n2,hi,Joey,neutral,neutral,0,0\n3,,,,,y,0\n")
+    with pytest.raises(merc_hf.DataFormatError, match="line 4: Dialogue_ID/Utterance_ID must be integers"):
+        read_meld(tmp_path)
+    # a short row reads its missing columns as absent
+    _write_csv_splits(tmp_path, "1,hi,Joey,neutral,neutral,0,0\n2,hi,Joey\n")
+    with pytest.raises(merc_hf.DataFormatError, match="line 3: .* got None/None"):
+        read_meld(tmp_path)
+
+
 # A hand-made pickle in the COSMIC meld.pkl layout (speakers as 9-d one-hot, emotion and sentiment ids,
 # sentences, train/test/valid ids) for seven dialogues, typed in from the label maps of the reference notes.
 def _onehot(indices):

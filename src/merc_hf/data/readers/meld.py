@@ -37,6 +37,9 @@ FILE_NAMES = {
 }
 CSV_NAMES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
 CSV_COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+# the CSV columns a record is built from; the first _SHARED_COLUMNS repeat a few names over many rows
+_KEPT_COLUMNS = ("Speaker", "Emotion", "Sentiment", "Utterance")
+_SHARED_COLUMNS = 3
 FEATURE_FIELDS = (
     "videoIDs", "videoSpeakers", "videoLabels", "videoText", "videoAudio", "videoVisual",
     "videoSentence", "trainVid", "testVid", "unused",
@@ -94,40 +97,74 @@ def _cosmic_source(path: str, names: tuple[str, ...], layout: str, extra_roles: 
 
 @names_file_on_failure
 def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
-    """Read one official CSV into the same field layout as the pickles (dialogue id → per-utterance list)."""
+    """Read one official CSV into the same field layout as the pickles (dialogue id → per-utterance list).
+
+    Rows are streamed: only the four columns the records use are kept, with the speaker, emotion and
+    sentiment names shared between rows, so reading needs little more memory than the transcripts
+    themselves. Errors come in the order of a read that first loads every row: an unreadable file (bad
+    UTF-8, malformed CSV) before the first row with a non-integer id, before a duplicated
+    ``Utterance_ID`` (first dialogue first). ``line`` in messages counts non-blank rows, the header
+    being line 1.
+    """
     path = os.fspath(path)
     offset = {"train": 0, "validation": DEV_OFFSET, "test": TEST_OFFSET}[split]
+    # dialogue id -> (Utterance_IDs, one list per _KEPT_COLUMNS entry), rows in file order
+    dialogues: dict[str, tuple[list[int], list[list[Any]]]] = {}
+    shared: dict[str, str] = {}  # one object per distinct speaker/emotion/sentiment name
+    bad_id: DataFormatError | None = None
     try:
         with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            missing = [c for c in CSV_COLUMNS if c not in (header or [])]
             if missing:
-                raise DataFormatError(f"missing columns {missing}; found {reader.fieldnames}", file=path)
-            rows = list(reader)
+                raise DataFormatError(f"missing columns {missing}; found {header}", file=path)
+            # a repeated column name means its last occurrence, as in csv.DictReader
+            at = {name: i for i, name in enumerate(header)}
+            at_dialogue, at_utterance = at["Dialogue_ID"], at["Utterance_ID"]
+            kept = [at[c] for c in _KEPT_COLUMNS]
+            line = 1
+            for row in reader:
+                # blank rows are skipped (as csv.DictReader does); after a bad id the rest of the file is
+                # still read, so that a decoding error further on is the one reported
+                if not row or bad_id is not None:
+                    continue
+                line += 1
+                width = len(row)
+                dialogue_text = row[at_dialogue] if at_dialogue < width else None
+                utterance_text = row[at_utterance] if at_utterance < width else None
+                try:
+                    dialogue, utterance = int(dialogue_text), int(utterance_text)
+                except (TypeError, ValueError):
+                    bad_id = DataFormatError(
+                        f"line {line}: Dialogue_ID/Utterance_ID must be integers, got "
+                        f"{dialogue_text!r}/{utterance_text!r}",
+                        file=path,
+                        field="Dialogue_ID",
+                    )
+                    continue
+                vid = str(dialogue + offset)
+                entry = dialogues.get(vid)
+                if entry is None:
+                    entry = dialogues[vid] = ([], [[] for _ in kept])
+                entry[0].append(utterance)
+                for column, (index, values) in enumerate(zip(kept, entry[1])):
+                    value = row[index] if index < width else None
+                    if column < _SHARED_COLUMNS and value is not None:
+                        value = shared.setdefault(value, value)
+                    values.append(value)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataFormatError(f"cannot read CSV ({exc})", file=path) from None
-    dialogues: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for line, row in enumerate(rows, start=2):
-        try:
-            dialogue, utterance = int(row["Dialogue_ID"]), int(row["Utterance_ID"])
-        except (TypeError, ValueError):
-            raise DataFormatError(
-                f"line {line}: Dialogue_ID/Utterance_ID must be integers, got "
-                f"{row['Dialogue_ID']!r}/{row['Utterance_ID']!r}",
-                file=path,
-                field="Dialogue_ID",
-            ) from None
-        dialogues.setdefault(str(dialogue + offset), []).append((utterance, row))
-    fields: dict[str, dict[str, list[Any]]] = {
-        c: {} for c in ("Speaker", "Emotion", "Sentiment", "Utterance")
-    }
-    for vid, items in dialogues.items():
-        items.sort(key=lambda item: item[0])
-        numbers = [u for u, _ in items]
+    if bad_id is not None:
+        raise bad_id
+    fields: dict[str, dict[str, list[Any]]] = {c: {} for c in _KEPT_COLUMNS}
+    for vid, (numbers, columns) in dialogues.items():
         if len(set(numbers)) != len(numbers):
             raise DataFormatError("duplicated Utterance_ID", file=path, dialogue=vid, field="Utterance_ID")
-        for column in fields:
-            fields[column][vid] = [row[column] for _, row in items]
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)  # stable, like sorting the rows
+        in_order = all(i == j for i, j in enumerate(order))
+        for name, values in zip(_KEPT_COLUMNS, columns):
+            fields[name][vid] = values if in_order else [values[i] for i in order]
     roles = {"speakers": "Speaker", "emotion": "Emotion", "sentiment": "Sentiment", "sentences": "Utterance"}
     return PickleSource(path, fields, roles, {split: list(dialogues)})
 
