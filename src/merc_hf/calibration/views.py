@@ -134,9 +134,10 @@ def _shared_stage_views(
 
     A modality view re-runs only the encoder of the modality it removes, a context view only the encoders
     that read the context mask (none, for M3Net in ``"reference"`` mode). All the encoder runs of one modality
-    (the full input's and the views' that change it) go through one call, stacked along the batch: the
-    recurrent text encoders are bound by their sequential time steps, not by arithmetic, so a stacked run
-    costs little more than one. The contextual stages then run once per view.
+    (the full input's and the views' that change it) go through one call, stacked along the batch (measured
+    ~10 % faster than separate calls for M3Net's text GRU). The contextual stages then run once per view, on
+    the dialogues in at most two length groups (:func:`_length_groups`): they are dense in the padded length
+    (``T × T`` graphs), so trimming the shorter dialogues' padding saves more than the extra pass costs.
     """
     utterance_mask = batch["utterance_mask"]
 
@@ -169,17 +170,68 @@ def _shared_stage_views(
         encoded = module._unimodal_stages(stacked, [name])[name].chunk(1 + len(rerun))
         for removal in removals:
             unimodal[removal][name] = encoded[1 + rerun.index(removal)] if removal in rerun else encoded[0]
+
     # context views that re-run no encoder also share what of the contextual stages ignores their masks
     unchanged = [removal for removal in removals if not changed[removal]]
-    context_free = None
-    if len(unchanged) > 1 and hasattr(module, "_context_free_stages"):
-        context_free = module._context_free_stages(unimodal[unchanged[0]], views[unchanged[0]])
-    out = {}
-    for removal in removals:
-        extra = (context_free,) if context_free is not None and removal in unchanged else ()
-        logits = module._contextual_stages(unimodal[removal], views[removal], *extra)[1]
-        out[removal] = logits / module.config.logit_temperature
+    share = len(unchanged) > 1 and hasattr(module, "_context_free_stages")
+    out: dict[str, torch.Tensor] = {}
+    for rows, length in _length_groups(full.utterance_mask):
+        context_free = None
+        if share:
+            first = unchanged[0]
+            context_free = module._context_free_stages(
+                _rows(unimodal[first], rows, length), _slice_inputs(views[first], rows, length)
+            )
+        for removal in removals:
+            extra = (context_free,) if context_free is not None and removal in unchanged else ()
+            logits = module._contextual_stages(
+                _rows(unimodal[removal], rows, length), _slice_inputs(views[removal], rows, length), *extra
+            )[1]
+            if removal not in out:
+                out[removal] = logits.new_zeros(*utterance_mask.shape, logits.shape[-1])
+            out[removal][rows, :length] = logits / module.config.logit_temperature
     return out
+
+
+def _length_groups(
+    utterance_mask: torch.Tensor, min_saving: float = 0.2
+) -> list[tuple[torch.Tensor | slice, int]]:
+    """``(rows, length)`` groups of a batch's dialogues, each to be run trimmed to its longest dialogue:
+    one group, or the short and the long dialogues when that cuts the padded ``Σ rows · length²`` (the size of
+    the dense context graphs) by at least ``min_saving``. Padding never changes a backbone's outputs (the
+    backbone contract), so neither does the grouping."""
+    steps = torch.arange(1, utterance_mask.shape[1] + 1, device=utterance_mask.device)
+    lengths = (utterance_mask.long() * steps).amax(1)  # up to the last real utterance
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    n, longest = len(sorted_lengths), max(sorted_lengths[-1], 1)
+    whole = n * longest**2
+    best, split = whole, n
+    for i in range(1, n):  # the first i dialogues (shortest) in one group, the rest in the other
+        cost = i * max(sorted_lengths[i - 1], 1) ** 2 + (n - i) * longest**2
+        if cost < best:
+            best, split = cost, i
+    if best > (1 - min_saving) * whole:
+        return [(slice(None), longest)]
+    return [(order[:split], max(sorted_lengths[split - 1], 1)), (order[split:], longest)]
+
+
+def _rows(
+    tensors: Mapping[str, torch.Tensor], rows: torch.Tensor | slice, length: int
+) -> dict[str, torch.Tensor]:
+    """``tensors`` ``(B, T, ...)`` restricted to ``rows`` and the first ``length`` steps."""
+    return {name: value[rows, :length] for name, value in tensors.items()}
+
+
+def _slice_inputs(inputs: MercInputs, rows: torch.Tensor | slice, length: int) -> MercInputs:
+    """``inputs`` restricted to the dialogues ``rows`` and their first ``length`` utterances."""
+    return replace(
+        inputs,
+        features=_rows(inputs.features, rows, length),
+        speakers=inputs.speakers[rows, :length],
+        utterance_mask=inputs.utterance_mask[rows, :length],
+        context_mask=inputs.context_mask[rows, :length, :length],
+    )
 
 
 def _stack_inputs(parts: Sequence[MercInputs], name: str) -> MercInputs:

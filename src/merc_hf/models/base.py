@@ -632,11 +632,18 @@ class MercPreTrainedModel(PreTrainedModel):
         return False
 
     # Optional split of :meth:`_encode` into stages, so that removal views re-run only what they change
-    # (:func:`merc_hf.calibration.views.removal_view_logits`): ``_unimodal_stages(inputs, names=None)`` ->
-    # ``{modality: (B, T, D)}`` (each modality's encoder reads only its own features), ``_contextual_stages(
-    # unimodal, inputs)`` -> ``(utterance_repr, logits)`` (before ``logit_temperature``), and
-    # ``_unimodal_reads_context(name, inputs)``: whether that modality's encoder honours ``inputs``' context
-    # mask. A backbone without them runs every view as a full forward pass.
+    # (:func:`merc_hf.calibration.views.removal_view_logits`):
+    # - ``_unimodal_stages(inputs, names=None)`` -> ``{modality: (B, T, D)}``: each modality's encoder reads
+    #   only its own features (and speakers / masks), and each dialogue only its own rows (the views stack
+    #   several variants of a batch into one call);
+    # - ``_contextual_stages(unimodal, inputs)`` -> ``(utterance_repr, logits)`` (before
+    #   ``logit_temperature``): everything after;
+    # - ``_unimodal_reads_context(name, inputs)``: whether that modality's encoder honours ``inputs``'
+    #   context mask (a context view re-runs it);
+    # - optionally ``_context_free_stages(unimodal, inputs)`` -> a dict that ``_contextual_stages(unimodal,
+    #   inputs, context_free)`` accepts: the part of the contextual stages that ignores ``inputs``' context
+    #   mask, shared by the context views (M3Net: node projection, and the hypergraph in reference mode).
+    # A backbone without them (DialogueGCN, DialogueRNN) runs every view as a full forward pass.
 
     def forward(
         self,
