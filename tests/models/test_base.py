@@ -237,15 +237,20 @@ def _equivalent_torch_rnn(rnn: ContextMaskedRNN, cell: str) -> nn.RNNBase:
 
 @pytest.mark.parametrize("view", ["full", "O", "X"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_context_masked_rnn_runs_each_target_over_its_subsequence(view, cell):
+@pytest.mark.parametrize(
+    ("input_size", "bidirectional"),
+    # inputs wider than the gates take the path that projects each utterance once (view X)
+    [(4, True), (40, True), (40, False)],
+)
+def test_context_masked_rnn_runs_each_target_over_its_subsequence(view, cell, input_size, bidirectional):
     torch.manual_seed(0)
-    rnn = ContextMaskedRNN(4, 3, num_layers=2, bidirectional=True, cell=cell).eval()
+    rnn = ContextMaskedRNN(input_size, 3, num_layers=2, bidirectional=bidirectional, cell=cell).eval()
     reference = _equivalent_torch_rnn(rnn, cell).eval()
     speakers = torch.tensor([[0, 1, 1, 0, 2, 0], [0, 0, 1, 0, 0, 0]])
     utterance_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
     same = _same_speaker(speakers, utterance_mask)
     context = build_context_mask(view, same, utterance_mask)
-    x = torch.randn(2, 6, 4)
+    x = torch.randn(2, 6, input_size)
     x[1, 4:] = 1e3  # padding must not matter
     with torch.no_grad():
         out = rnn(x, utterance_mask, context)

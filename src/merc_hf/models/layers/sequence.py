@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -120,9 +121,12 @@ class ContextMaskedRNN(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def encode_sequences(self, sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode_sequences(
+        self, sequences: torch.Tensor, lengths: torch.Tensor, projected: bool = False
+    ) -> torch.Tensor:
         """Run the RNN over left-aligned ``(G, L, D)`` sequences of the given lengths (>= 1).
 
+        ``projected``: ``sequences`` hold :meth:`project_inputs` of the inputs instead of the inputs.
         Returns ``(G, L, output_size)``; entries past a sequence's length are meaningless.
         """
         steps = torch.arange(sequences.shape[1], device=sequences.device)[None, :]
@@ -132,15 +136,48 @@ class ContextMaskedRNN(nn.Module):
         for layer in range(self.num_layers):
             if layer > 0:
                 hidden = self.dropout(hidden)
-            forward_out, _ = self.forward_layers[layer](hidden)
+            first_projected = projected and layer == 0
+            forward_in = hidden[..., : self._gates] if first_projected else hidden
+            forward_out = self._run(self.forward_layers[layer], forward_in, first_projected)
             if self.backward_layers is None:
                 hidden = forward_out
                 continue
-            index = reverse[..., None].expand(-1, -1, hidden.shape[-1])
-            backward_out, _ = self.backward_layers[layer](hidden.gather(1, index))
+            backward_in = hidden[..., self._gates :] if first_projected else hidden
+            index = reverse[..., None].expand(-1, -1, backward_in.shape[-1])
+            backward_out = self._run(
+                self.backward_layers[layer], backward_in.gather(1, index), first_projected
+            )
             backward_out = backward_out.gather(1, reverse[..., None].expand(-1, -1, backward_out.shape[-1]))
             hidden = torch.cat([forward_out, backward_out], dim=-1)
         return hidden
+
+    @property
+    def _gates(self) -> int:
+        """Size of one direction's input projection (3 or 4 gates × hidden size)."""
+        return self.forward_layers[0].weight_ih_l0.shape[0]
+
+    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The first layer's input projections ``W_ih x + b_ih`` of both directions, ``(..., 2·gates)`` (one
+        direction: ``gates``), for :meth:`encode_sequences` with ``projected=True``."""
+        layers = [self.forward_layers[0]] + (
+            [self.backward_layers[0]] if self.backward_layers is not None else []
+        )
+        return torch.cat([F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0) for layer in layers], dim=-1)
+
+    @staticmethod
+    def _run(rnn: nn.GRU | nn.LSTM, x: torch.Tensor, projected: bool) -> torch.Tensor:
+        """One single-layer module over ``x``; when ``projected``, ``x`` already holds its input projection
+        and the module's own recurrence runs with an identity input weight (the same arithmetic as
+        ``nn.GRU``/``nn.LSTM``, through the kernel they call, since the modules check the input size)."""
+        if not projected:
+            return rnn(x)[0]
+        gates = rnn.weight_ih_l0.shape[0]
+        identity = torch.eye(gates, dtype=x.dtype, device=x.device)
+        weights = [identity, rnn.weight_hh_l0, torch.zeros_like(rnn.bias_ih_l0), rnn.bias_hh_l0]
+        h0 = x.new_zeros(1, x.shape[0], rnn.hidden_size)
+        if isinstance(rnn, nn.LSTM):
+            return torch._VF.lstm(x, (h0, h0), weights, True, 1, 0.0, rnn.training, False, True)[0]
+        return torch._VF.gru(x, h0, weights, True, 1, 0.0, rnn.training, False, True)[0]
 
     def forward(
         self, x: torch.Tensor, utterance_mask: torch.Tensor, context_mask: torch.Tensor | None = None
@@ -154,13 +191,21 @@ class ContextMaskedRNN(nn.Module):
         if not bool(utterance_mask.any()):
             return out
         plan = context_subsequences(context_mask, utterance_mask)
+        # Each utterance appears in many subsequences (about T/2 each for view "X"). When the first layer's
+        # input is wider than its gates, project every utterance once and run the subsequences on the
+        # projections: the same result without re-projecting (and gathering) the wide input per position.
+        projected = bool(plan.lengths.sum() > utterance_mask.sum()) and x.shape[-1] > self._gates
+        if projected:
+            x = self.project_inputs(x)
         targets = x.new_empty(plan.target_group.shape[0], self.output_size)
         local = torch.full_like(plan.lengths, -1)
         for groups in _length_buckets(plan.lengths):
             local[groups] = torch.arange(groups.shape[0], device=groups.device)
             longest = int(plan.lengths[groups].max())
             encoded = self.encode_sequences(
-                x[plan.group_batch[groups, None], plan.positions[groups, :longest]], plan.lengths[groups]
+                x[plan.group_batch[groups, None], plan.positions[groups, :longest]],
+                plan.lengths[groups],
+                projected,
             )
             chosen = local[plan.target_group] >= 0
             targets[chosen] = encoded[local[plan.target_group[chosen]], plan.target_position[chosen]]
