@@ -150,7 +150,7 @@ def test_only_the_speaker_state_changes_without_active_listener(active_listener)
     e = torch.randn(n, rnn.D_e, generator=generator)
     memory = torch.randn(n, 2, rnn.D_g, generator=generator)
     with torch.no_grad():
-        _, new_q, _ = rnn.step(u, speaker, g, q, e, memory)
+        _, new_q, _ = rnn.step(rnn.project_utterances(u), speaker, g, q, e, memory)
     is_speaker = torch.nn.functional.one_hot(speaker, parties).bool()
     assert (new_q[is_speaker] - q[is_speaker]).abs().min() > 0
     if active_listener:
@@ -166,9 +166,9 @@ def test_full_context_runs_one_sequence_per_dialogue(make_batch, monkeypatch):
     seen = []
     original = model.forward_rnn.forward
 
-    def record(x, speakers, lengths):
+    def record(u, index, speakers, lengths):
         seen.append(lengths.tolist())
-        return original(x, speakers, lengths)
+        return original(u, index, speakers, lengths)
 
     monkeypatch.setattr(model.forward_rnn, "forward", record)
     with torch.no_grad():

@@ -93,7 +93,8 @@ def removal_view_logits(
     views_per_pass: int | None = None,
     view_mode: str = "exact",
 ) -> dict[str, torch.Tensor]:
-    """Logits ``(B, T, C)`` of every applicable removal view, from no-grad eval-mode passes.
+    """Logits ``(B, T, C)`` of every applicable removal view, from no-grad eval-mode passes (rows at padding
+    are meaningless, as in ``forward``).
 
     A removal applies when the batch has the modality and the model uses it (``config.modalities``).
     ``view_mode`` (``"exact"`` or ``"reference"``) is passed to the backbone.

@@ -115,25 +115,39 @@ class DialogueRNNMatchingAttention(nn.Module):
                 f"'dot' attention needs memory_size == query_size, got {memory_size}, {query_size}"
             )
 
-    def scores(self, memory: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """``memory`` ``(N, M, D_mem)``, ``query`` ``(N, Q, D_query)``; returns ``(N, Q, M)``."""
+    def project_query(self, query: torch.Tensor) -> torch.Tensor:
+        """The part of the scores that depends on the query alone (``W x (+ b)``, or the query's share of the
+        "concat" transform; the query itself for "dot" and "simple"). ``forward(..., projected=True)`` takes
+        it instead of the query, so that a query used at many steps is projected once."""
+        if self.kind == "concat":
+            return F.linear(query, self.transform.weight[:, self.memory_size :])
+        if self.kind in ("general", "general2"):
+            return self.transform(query)
+        return query
+
+    def scores(self, memory: torch.Tensor, query: torch.Tensor, projected: bool = False) -> torch.Tensor:
+        """``memory`` ``(N, M, D_mem)``, ``query`` ``(N, Q, D_query)`` (or its :meth:`project_query` when
+        ``projected``); returns ``(N, Q, M)``."""
         if self.kind == "simple":
             return self.scorer(memory).transpose(1, 2).expand(-1, query.shape[1], -1)
+        if not projected:
+            query = self.project_query(query)
         if self.kind == "concat":
-            weight = self.transform.weight
-            from_memory = F.linear(memory, weight[:, : self.memory_size])  # (N, M, A)
-            from_query = F.linear(query, weight[:, self.memory_size :])  # (N, Q, A)
-            return self.vector(torch.tanh(from_memory[:, None] + from_query[:, :, None])).squeeze(-1)
-        if self.kind != "dot":
-            query = self.transform(query)
+            from_memory = F.linear(memory, self.transform.weight[:, : self.memory_size])  # (N, M, A)
+            return self.vector(torch.tanh(from_memory[:, None] + query[:, :, None])).squeeze(-1)
         return query @ memory.transpose(1, 2)
 
     def forward(
-        self, memory: torch.Tensor, query: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        memory: torch.Tensor,
+        query: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        projected: bool = False,
     ) -> torch.Tensor:
-        """``memory`` ``(N, M, D_mem)``, ``query`` ``(N, Q, D_query)``, ``mask`` bool broadcastable to
-        ``(N, Q, M)`` or ``None``; returns ``(N, Q, D_mem)``. Rows without an allowed entry are 0."""
-        scores = self.scores(memory, query)
+        """``memory`` ``(N, M, D_mem)``, ``query`` ``(N, Q, D_query)`` (its :meth:`project_query` when
+        ``projected``), ``mask`` bool broadcastable to ``(N, Q, M)`` or ``None``; returns ``(N, Q, D_mem)``.
+        Rows without an allowed entry are 0."""
+        scores = self.scores(memory, query, projected)
         weights = torch.softmax(scores, dim=-1) if mask is None else masked_softmax(scores, mask)
         return weights @ memory
 
@@ -170,57 +184,93 @@ class DialogueRNNRecurrence(nn.Module):
             for param in cell.parameters():
                 init.uniform_(param, -bound, bound)
 
+    def project_utterances(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every use of the utterance ``u_t`` that does not depend on the states, computed once per utterance
+        (``x`` ``(..., D_m)``): its share ``W_ih[:, :D_m] u`` of the input gates of the G, P (and L) cells and
+        the attention's query projection. The step loop then only adds the state-dependent parts, so a
+        recurrence over long or many (context-subsequence) sequences does not re-project the wide ``u``."""
+        cells = {"global": self.global_cell, "party": self.party_cell, "listener": self.listener_cell}
+        projected = {
+            name: F.linear(x, cell.weight_ih[:, : x.shape[-1]])
+            for name, cell in cells.items()
+            if cell is not None
+        }
+        projected["query"] = self.attention.project_query(x)
+        return projected
+
+    @staticmethod
+    def _gru_cell(
+        cell: nn.GRUCell, u_gates: torch.Tensor, rest: torch.Tensor, h: torch.Tensor
+    ) -> torch.Tensor:
+        """``cell([u ‖ rest], h)`` given ``u_gates`` = ``W_ih[:, :D_m] u`` (``nn.GRUCell``'s equations)."""
+        gates_in = u_gates + F.linear(rest, cell.weight_ih[:, -rest.shape[-1] :], cell.bias_ih)
+        gates_h = F.linear(h, cell.weight_hh, cell.bias_hh)
+        in_r, in_z, in_n = gates_in.chunk(3, dim=-1)
+        h_r, h_z, h_n = gates_h.chunk(3, dim=-1)
+        reset = torch.sigmoid(in_r + h_r)
+        update = torch.sigmoid(in_z + h_z)
+        candidate = torch.tanh(in_n + reset * h_n)
+        return candidate + update * (h - candidate)
+
     def step(
         self,
-        u: torch.Tensor,
+        u: dict[str, torch.Tensor],
         speaker: torch.Tensor,
         g: torch.Tensor,
         q: torch.Tensor,
         e: torch.Tensor,
         memory: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One time step for ``n`` sequences: ``u`` ``(n, D_m)``, ``speaker`` ``(n,)``, previous states
-        ``g`` ``(n, D_g)``, ``q`` ``(n, S, D_p)``, ``e`` ``(n, D_e)`` and ``memory`` = ``g_1..g_{t−1}``
-        ``(n, t−1, D_g)``. Returns the new ``(g, q, e)``."""
-        rows = torch.arange(u.shape[0], device=u.device)
+        """One time step for ``n`` sequences: ``u`` the :meth:`project_utterances` of ``u_t`` (each
+        ``(n, ·)``), ``speaker`` ``(n,)``, previous states ``g`` ``(n, D_g)``, ``q`` ``(n, S, D_p)``, ``e``
+        ``(n, D_e)`` and ``memory`` = ``g_1..g_{t−1}`` ``(n, t−1, D_g)``. Returns the new ``(g, q, e)``."""
+        rows = torch.arange(speaker.shape[0], device=speaker.device)
         speaker_state = q[rows, speaker]
-        g = self.dropout(self.global_cell(torch.cat([u, speaker_state], dim=-1), g))
+        g = self.dropout(self._gru_cell(self.global_cell, u["global"], speaker_state, g))
         if memory.shape[1] == 0:
-            context = u.new_zeros(u.shape[0], self.D_g)
+            context = g.new_zeros(g.shape[0], self.D_g)
         else:
-            context = self.attention(memory, u[:, None])[:, 0]
-        speaker_state = self.dropout(self.party_cell(torch.cat([u, context], dim=-1), speaker_state))
+            context = self.attention(memory, u["query"][:, None], projected=True)[:, 0]
+        speaker_state = self.dropout(self._gru_cell(self.party_cell, u["party"], context, speaker_state))
         if self.listener_cell is None:
             listeners = q
         else:
             n, parties, _ = q.shape
-            heard = torch.cat([u, speaker_state], dim=-1)[:, None].expand(-1, parties, -1)
-            listeners = self.listener_cell(heard.reshape(n * parties, -1), q.reshape(n * parties, -1))
+            heard = u["listener"][:, None].expand(-1, parties, -1).reshape(n * parties, -1)
+            said = speaker_state[:, None].expand(-1, parties, -1).reshape(n * parties, -1)
+            listeners = self._gru_cell(self.listener_cell, heard, said, q.reshape(n * parties, -1))
             listeners = self.dropout(listeners).view(n, parties, -1)
-        is_speaker = torch.arange(q.shape[1], device=u.device)[None, :] == speaker[:, None]
+        is_speaker = torch.arange(q.shape[1], device=q.device)[None, :] == speaker[:, None]
         q = torch.where(is_speaker[..., None], speaker_state[:, None], listeners)
         e = self.dropout(self.emotion_cell(speaker_state, e))
         return g, q, e
 
-    def forward(self, x: torch.Tensor, speakers: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        groups, length, _ = x.shape
+    def forward(
+        self, u: dict[str, torch.Tensor], index: torch.Tensor, speakers: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """The emotion states ``(G, L, D_e)`` (zero past each length) of ``G`` sequences whose position ``t``
+        is utterance ``index[g, t]`` of ``u`` (:meth:`project_utterances` of ``N`` utterances, each
+        ``(N, ·)``), spoken by ``speakers[g, t]``; ``lengths`` ``(G,)``."""
+        groups, length = index.shape
         order = torch.argsort(lengths, descending=True, stable=True)
-        x, speakers = x[order], speakers[order]
-        steps = torch.arange(length, device=x.device)
+        index, speakers = index[order], speakers[order]
+        steps = torch.arange(length, device=index.device)
         running = (lengths[order][None, :] > steps[:, None]).sum(1).tolist()  # sequences alive at each step
-        g = x.new_zeros(groups, self.D_g)
-        q = x.new_zeros(groups, self.n_speakers, self.D_p)
-        e = x.new_zeros(groups, self.D_e)
-        memory = x.new_zeros(groups, 0, self.D_g)
+        template = u["global"]
+        g = template.new_zeros(groups, self.D_g)
+        q = template.new_zeros(groups, self.n_speakers, self.D_p)
+        e = template.new_zeros(groups, self.D_e)
+        memory = template.new_zeros(groups, 0, self.D_g)
         outputs = []
         for t, n in enumerate(running):
             if n == 0:
                 break
             g, q, e, memory = g[:n], q[:n], e[:n], memory[:n]
-            g, q, e = self.step(x[:n, t], speakers[:n, t], g, q, e, memory)
+            rows = index[:n, t]
+            g, q, e = self.step({k: v[rows] for k, v in u.items()}, speakers[:n, t], g, q, e, memory)
             memory = torch.cat([memory, g[:, None]], dim=1)
             outputs.append(F.pad(e, (0, 0, 0, groups - n)))
-        emotions = torch.stack(outputs, dim=1) if outputs else x.new_zeros(groups, 0, self.D_e)
+        emotions = torch.stack(outputs, dim=1) if outputs else template.new_zeros(groups, 0, self.D_e)
         emotions = F.pad(emotions, (0, 0, 0, length - emotions.shape[1]))
         return emotions[torch.argsort(order)]
 
@@ -254,18 +304,23 @@ class DialogueRNNModel(MercPreTrainedModel):
         return True
 
     def encode_sequences(
-        self, x: torch.Tensor, speakers: torch.Tensor, lengths: torch.Tensor
+        self, x: torch.Tensor, index: torch.Tensor, speakers: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """``ẽ`` (module docstring, steps 2–4) of left-aligned sequences ``x`` ``(G, L, D_m)`` with their
-        ``speakers`` ``(G, L)`` and ``lengths`` ``(G,)``, each sequence on its own. Returns ``(G, L, 2·D_e)``;
-        entries past a sequence's length are meaningless."""
-        steps = torch.arange(x.shape[1], device=x.device)[None, :]
+        """``ẽ`` (module docstring, steps 2–4) of left-aligned sequences of utterances, each on its own:
+        position ``t`` of sequence ``g`` is utterance ``index[g, t]`` of ``x`` ``(N, D_m)``, spoken by
+        ``speakers[g, t]``; ``lengths`` ``(G,)``. The utterances are projected once, however many
+        sequences they appear in. Returns ``(G, L, 2·D_e)``; entries past a sequence's length are
+        meaningless."""
+        steps = torch.arange(index.shape[1], device=index.device)[None, :]
         valid = steps < lengths[:, None]
         # reversal within each length (an involution); positions past the length stay in place
         reverse = torch.where(valid, lengths[:, None] - 1 - steps, steps)
-        forward = self.forward_rnn(x, speakers, lengths)
+        forward = self.forward_rnn(self.forward_rnn.project_utterances(x), index, speakers, lengths)
         backward = self.backward_rnn(
-            x.gather(1, reverse[..., None].expand_as(x)), speakers.gather(1, reverse), lengths
+            self.backward_rnn.project_utterances(x),
+            index.gather(1, reverse),
+            speakers.gather(1, reverse),
+            lengths,
         )
         backward = backward.gather(1, reverse[..., None].expand_as(backward))
         emotions = self.emotion_dropout(torch.cat([forward, backward], dim=-1))
@@ -276,15 +331,21 @@ class DialogueRNNModel(MercPreTrainedModel):
     def _encode(self, inputs: MercInputs) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([inputs.features[m] for m in self.modalities], dim=-1)
         utterance_mask = inputs.utterance_mask
+        batch_size, length = utterance_mask.shape
+        flat = x.reshape(batch_size * length, -1)
         if inputs.full_context:
-            attended = self.encode_sequences(x, inputs.speakers, utterance_mask.sum(1))
+            index = torch.arange(batch_size * length, device=x.device).view(batch_size, length)
+            attended = self.encode_sequences(flat, index, inputs.speakers, utterance_mask.sum(1))
         else:
-            attended = x.new_zeros(*utterance_mask.shape, 2 * self.config.D_e)
+            attended = x.new_zeros(batch_size, length, 2 * self.config.D_e)
             if bool(utterance_mask.any()):
                 plan = context_subsequences(inputs.context_mask, utterance_mask)
                 rows = plan.group_batch[:, None]
                 groups = self.encode_sequences(
-                    x[rows, plan.positions], inputs.speakers[rows, plan.positions], plan.lengths
+                    flat,
+                    rows * length + plan.positions,
+                    inputs.speakers[rows, plan.positions],
+                    plan.lengths,
                 )
                 attended[plan.target_batch, plan.target_time] = groups[
                     plan.target_group, plan.target_position
