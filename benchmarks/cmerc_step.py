@@ -46,15 +46,8 @@ import merc_hf
 from merc_hf.calibration import CMERC
 from merc_hf.data import DialogueCollator
 
-# backbone -> model_type (as benchmarks/context_views.py); all but M3Net use their config defaults
-BACKBONES = {
-    "m3net": "merc_m3net",
-    "mmgcn": "merc_mmgcn",
-    "mmdfn": "merc_mmdfn",
-    "dialoguegcn": "merc_dialoguegcn",
-    "dialoguernn": "merc_dialoguernn",
-    "sure": "merc_sure",
-}
+# the emotion backbones (model_type ``merc_<name>``); all but M3Net use their config defaults
+BACKBONES = ("m3net", "mmgcn", "mmdfn", "dialoguegcn", "dialoguernn", "sure")
 DIMS = {"text": 1024, "audio": 1582, "visual": 342}
 PARTS = {
     "forward": "(a) forward (train, autograd)",
@@ -83,7 +76,7 @@ def build_model(backbone: str, hidden_size: int, id2label: dict[int, str]) -> to
     extra = {}
     if backbone == "m3net":
         extra = dict(hidden_size=hidden_size, graph_hidden_size=hidden_size, num_L=3, num_K=4, dropout=0.5)
-    config = AutoConfig.for_model(BACKBONES[backbone], **dims, **extra, id2label=id2label)
+    config = AutoConfig.for_model(f"merc_{backbone}", **dims, **extra, id2label=id2label)
     return AutoModel.from_config(config)
 
 

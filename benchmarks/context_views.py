@@ -24,15 +24,8 @@ import merc_hf
 from merc_hf.data import DialogueCollator
 from merc_hf.models.base import build_context_mask
 
-# backbone -> model_type; the reference-size defaults of each config are used, with the data's dims
-BACKBONES = {
-    "m3net": "merc_m3net",
-    "mmgcn": "merc_mmgcn",
-    "mmdfn": "merc_mmdfn",
-    "dialoguegcn": "merc_dialoguegcn",
-    "dialoguernn": "merc_dialoguernn",
-    "sure": "merc_sure",
-}
+# the emotion backbones (model_type ``merc_<name>``), at the reference-size defaults of their configs
+BACKBONES = ("m3net", "mmgcn", "mmdfn", "dialoguegcn", "dialoguernn", "sure")
 DIMS = {"text": 1024, "audio": 1582, "visual": 342}
 
 
@@ -66,7 +59,7 @@ def main() -> None:
     for name in args.backbones:
         torch.manual_seed(0)
         config = AutoConfig.for_model(
-            BACKBONES[name], text_dim=DIMS["text"], audio_dim=DIMS["audio"], visual_dim=DIMS["visual"]
+            f"merc_{name}", text_dim=DIMS["text"], audio_dim=DIMS["audio"], visual_dim=DIMS["visual"]
         )
         model = AutoModel.from_config(config).to(device).eval()
         times: dict[str, list[float]] = {view: [] for view in views}
