@@ -11,9 +11,10 @@ confidence when information is removed. The five removals of the CMERC paper are
 per view, each with its own ``modality_mask``/``context_mask`` (the backbone interface of
 :mod:`merc_hf.models.base`), and runs them without autograd and in eval mode, as the CMERC reference runs
 its frozen masked copies. On an accelerator all views go through **one** forward pass. On CPU the default
-is one view per pass: the stacked batch is several times larger than the caches and the dense graph
-layers become memory-bound, so one big pass was measured ~1.3× slower than one pass per view
-(``benchmarks/cmerc_step.py``, README "Benchmarks").
+is one view per pass, through the backbone's stages where it has them (:func:`_shared_stage_views`): the
+stacked batch is several times larger than the caches and the dense layers become memory-bound, so one big
+pass was measured 1.1–2× slower than one pass per view for every backbone (``benchmarks/cmerc_step.py``,
+README "Benchmarks").
 
 ``view_mode`` is passed to the backbone (:mod:`merc_hf.models.base`, "View modes"): ``"exact"`` removes the
 information from every stage, ``"reference"`` masks as CMERC's reference code does.
@@ -101,8 +102,8 @@ def removal_view_logits(
 
     ``views_per_pass`` views are stacked into each forward pass; ``None`` means all of them on an
     accelerator and one on CPU (see the module docstring). One view per pass on a backbone that splits its
-    encoder into stages (:class:`merc_hf.models.base.MercPreTrainedModel`) shares the unimodal encodings of
-    the full input among the views: a view re-runs only the encoder of the modality it removes (none, for a
+    encoder into stages (:class:`merc_hf.models.base.MercPreTrainedModel`) shares work among the views
+    (:func:`_shared_stage_views`): a view re-runs only the encoder of the modality it removes (none, for a
     context view whose encoders do not read the context mask) and the contextual stages.
     """
     removals = applicable_removals(batch, removals, model)
