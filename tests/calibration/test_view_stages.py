@@ -105,3 +105,18 @@ def test_which_backbones_have_stages(name):
     assert hasattr(model, "_contextual_stages") == (name in STAGED)
     assert hasattr(model, "_unimodal_stages") == (name in STAGED)
     assert hasattr(model, "_unimodal_reads_context") == (name in STAGED)
+
+
+def test_mmdfn_speaker_recurrence_is_not_rerun_for_view_o():
+    """MM-DFN's speaker GRU sees only the same-speaker part of a context, which view O leaves whole: only the
+    text BiGRU re-runs for O, every encoder with a speaker weight for X."""
+    model, batch = _model_and_batch("mmdfn")
+    real = batch["utterance_mask"]
+    views = {
+        v: _prepared(model, batch, build_context_mask(v, batch["same_speaker"], real), "exact") for v in "OX"
+    }
+    weighted = [m for m in model.modalities if m != "text" and model.config.speaker_weights[m] != 0.0]
+    assert weighted  # the tiny config exercises the speaker recurrence
+    assert model._unimodal_reads_context("text", views["O"])
+    assert not any(model._unimodal_reads_context(m, views["O"]) for m in weighted)
+    assert all(model._unimodal_reads_context(m, views["X"]) for m in weighted)

@@ -90,7 +90,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import MercInputs
+from ..base import MercInputs, full_context_mask
 from ..layers import ContextMaskedRNN, GCNIIStack, MultimodalGraphModel
 from .configuration_mmdfn import MMDFNConfig
 
@@ -159,10 +159,15 @@ class MMDFNModel(MultimodalGraphModel):
         return 0.0 if self.speaker_rnn is None else self.config.speaker_weights[name]
 
     def _unimodal_reads_context(self, name: str, inputs: MercInputs) -> bool:
-        """The text BiGRU and the speaker recurrence of a modality with ``w_m ≠ 0`` honour the context mask."""
-        return super()._unimodal_reads_context(name, inputs) or (
-            not inputs.full_context and self._speaker_recurrence_weight(name) != 0.0
-        )
+        """The text BiGRU and the speaker recurrence of a modality with ``w_m ≠ 0`` honour the context mask;
+        the speaker recurrence only sees its same-speaker part (so view "O" leaves it unchanged)."""
+        if super()._unimodal_reads_context(name, inputs):
+            return True
+        if inputs.full_context or self._speaker_recurrence_weight(name) == 0.0:
+            return False
+        same_speaker = inputs.speakers[:, :, None] == inputs.speakers[:, None, :]
+        full = full_context_mask(inputs.utterance_mask)
+        return not torch.equal(inputs.context_mask & same_speaker, full & same_speaker)
 
     def speaker_recurrence(
         self, encoded: dict[str, torch.Tensor], inputs: MercInputs
