@@ -36,8 +36,11 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel
@@ -138,6 +141,30 @@ def profile_step(model, optimizer, batch, method, device: torch.device) -> dict[
     return times
 
 
+def _status_mib(field: str) -> float:
+    """A memory field of ``/proc/self/status`` (Linux) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def own_process_memory(mode: str) -> tuple[float, float]:
+    """``(resident MiB after set-up, peak MiB)`` of one step of ``mode`` run by this script in a fresh
+    process with the same options (Linux: the peak is reset after set-up, so that neither the data set-up
+    nor another mode is included)."""
+    options = [a for a in sys.argv[1:] if a not in ("--memory", "--profile")]
+    result = subprocess.run(
+        [sys.executable, __file__, *options, "--only_mode", mode, "--steps", "1", "--warmup", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("MEMORY "))
+    setup, peak = line.split()[1:]
+    return float(setup), float(peak)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbone", default="m3net", choices=list(BACKBONES))
@@ -152,6 +179,12 @@ def main() -> None:
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
     parser.add_argument("--profile", action="store_true", help="also time the parts of one step")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also measure each mode's peak RSS in a process of its own (CPU)",
+    )
+    parser.add_argument("--only_mode", help=argparse.SUPPRESS)  # the child process of --memory
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -183,6 +216,13 @@ def main() -> None:
     modes = {"plain": None, "cmerc-batched": cmerc(len(removals)), "cmerc-sequential": cmerc(1)}
     if has_stages:
         modes["cmerc-unshared"] = cmerc(1)
+    if args.only_mode:  # one mode on its own: resident set after set-up, and its peak over one step
+        Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current resident set
+        setup = _status_mib("VmRSS")
+        method = modes[args.only_mode]
+        step(model, optimizer, batches[0], method, hide_stages=args.only_mode == "cmerc-unshared")
+        print(f"MEMORY {setup:.0f} {_status_mib('VmHWM'):.0f}")
+        return
     times = {name: [] for name in modes}
     memory = {}
     for i, batch in enumerate(batches):
@@ -214,6 +254,13 @@ def main() -> None:
         print(
             f"| {name} | {mean:.3f} ± {sd:.3f} | {mean / plain:.2f} | {utterances / mean:.0f} | {memory[name]:.0f} |"
         )
+    if args.memory and device.type == "cpu":
+        print("\npeak RSS of one step of each mode in a process of its own (MiB; rise over the set-up)")
+        print("| mode | after set-up | peak | rise |")
+        print("|---|---|---|---|")
+        for name in modes:
+            setup, peak = own_process_memory(name)
+            print(f"| {name} | {setup:.0f} | {peak:.0f} | {peak - setup:.0f} |")
     seq, bat = statistics.mean(times["cmerc-sequential"]), statistics.mean(times["cmerc-batched"])
     print(f"stacked views (one pass) take {bat / seq:.2f}× the time of one view per pass")
     if has_stages:
