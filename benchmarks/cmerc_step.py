@@ -6,6 +6,7 @@
     python benchmarks/cmerc_step.py --removals A V T O      # without the X view
     python benchmarks/cmerc_step.py --view_mode exact       # views from every stage of the current weights
     python benchmarks/cmerc_step.py --profile               # and the parts of one plain / CMERC step
+    python benchmarks/cmerc_step.py --memory                # and each mode's peak memory on its own (CPU)
 
 ``--backbone`` is one of m3net (hidden 512, num_L 3, num_K 4, dropout 0.5, as the CMERC experiments), mmgcn,
 mmdfn, dialoguegcn, dialoguernn, sure (their configs' reference-size defaults); all take the data's dims
@@ -23,7 +24,9 @@ and labels. The modes run side by side on the same batches (round-robin, after w
   (DialogueGCN, DialogueRNN), where it is the same computation as ``cmerc-sequential``.
 
 Prints mean step time, ratios to ``plain``, utterances/s and peak memory (CUDA: max allocated per mode;
-CPU: the process's max RSS after each mode's first step, a high-water mark).
+CPU: the process's max RSS after each mode's first step, a high-water mark that includes the modes run
+before). ``--memory`` measures each mode alone on CPU: one step in a fresh process whose peak resident set
+is reset after the set-up (``/proc/self/clear_refs``, Linux), reported as the rise over the set-up.
 
 ``--profile`` then times the parts of one step on each timed batch, each part on its own (median over the
 batches): (a) the training forward, (b) the removal views, (c) the CMERC terms given (a)'s outputs and
