@@ -59,20 +59,19 @@ def write_mmsa(folder: Path, mib: float) -> Path:
     return path
 
 
-def write_scaled_meld(source: Path, folder: Path, scale: int) -> int:
+def write_scaled_meld(source: Path, folder: Path, scale: int) -> None:
     """Write the real MELD CSVs of ``source`` into ``folder`` with every dialogue repeated ``scale`` times.
 
     Copy ``k`` of a split's dialogue ``d`` gets the id ``base + k * stride + d``, ``stride`` one more than
     the split's largest id, and ``base`` the smallest value that keeps the split's ids, after the reader's
     offset for that split, above every id of the splits written before it (the reader refuses an id in two
     splits). At ``scale`` 1 the ids are the real ones. Rows are streamed copy by copy; ``Sr No.`` is
-    renumbered. Returns the total size of the three files in bytes.
+    renumbered.
     """
     from merc_hf.data.readers.meld import CSV_NAMES, DEV_OFFSET, TEST_OFFSET
 
     offsets = {"train": 0, "validation": DEV_OFFSET, "test": TEST_OFFSET}
     highest = -1  # the largest id written so far, after the reader's offset
-    total = 0
     for split, name in CSV_NAMES.items():
         with open(source / name, encoding="utf-8", newline="") as fh:
             header, *rows = list(csv.reader(fh))
@@ -91,8 +90,6 @@ def write_scaled_meld(source: Path, folder: Path, scale: int) -> int:
                     copied[at_number] = str(number)
                     writer.writerow(copied)
         highest = offsets[split] + base + scale * stride - 1
-        total += (folder / name).stat().st_size
-    return total
 
 
 def _rss_kib() -> int:

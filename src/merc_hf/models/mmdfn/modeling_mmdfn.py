@@ -165,9 +165,8 @@ class MMDFNModel(MultimodalGraphModel):
             return True
         if inputs.full_context or self._speaker_recurrence_weight(name) == 0.0:
             return False
-        same_speaker = inputs.speakers[:, :, None] == inputs.speakers[:, None, :]
-        full = full_context_mask(inputs.utterance_mask)
-        return not torch.equal(inputs.context_mask & same_speaker, full & same_speaker)
+        full = _speaker_context(full_context_mask(inputs.utterance_mask), inputs.speakers)
+        return not torch.equal(_speaker_context(inputs.context_mask, inputs.speakers), full)
 
     def speaker_recurrence(
         self, encoded: dict[str, torch.Tensor], inputs: MercInputs
@@ -178,8 +177,7 @@ class MMDFNModel(MultimodalGraphModel):
         active = [m for m in self.modalities if m in encoded and self._speaker_recurrence_weight(m) != 0.0]
         if not active:
             return encoded
-        same_speaker = inputs.speakers[:, :, None] == inputs.speakers[:, None, :]
-        allowed = inputs.context_mask & same_speaker
+        allowed = _speaker_context(inputs.context_mask, inputs.speakers)
         copies = len(active)
         states = self.speaker_rnn(
             torch.cat([encoded[m] for m in active], dim=0),
@@ -190,3 +188,8 @@ class MMDFNModel(MultimodalGraphModel):
         for name, state in zip(active, states.chunk(copies, dim=0), strict=True):
             out[name] = encoded[name] + self.config.speaker_weights[name] * state
         return out
+
+
+def _speaker_context(context_mask: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
+    """``S_i`` of the speaker recurrence: the part of each utterance's context spoken by its own speaker."""
+    return context_mask & (speakers[:, :, None] == speakers[:, None, :])
