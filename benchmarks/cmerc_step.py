@@ -48,9 +48,11 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel
 
-import merc_hf
+import merc_hf  # noqa: F401  (registers the backbones with the Auto classes)
 from merc_hf.calibration import CMERC
+from merc_hf.calibration.views import removal_view_logits
 from merc_hf.data import DialogueCollator
+from merc_hf.data.readers.synthetic import generate_synthetic
 
 # the emotion backbones (model_type ``merc_<name>``); all but M3Net use their config defaults
 BACKBONES = ("m3net", "mmgcn", "mmdfn", "dialoguegcn", "dialoguernn", "sure")
@@ -144,6 +146,15 @@ def profile_step(model, optimizer, batch, method, device: torch.device) -> dict[
     return times
 
 
+def view_disagreement(model, batch, removals: tuple[str, ...], view_mode: str) -> float:
+    """Largest difference between the two view paths' logits (all views stacked in one pass vs one view per
+    pass through the backbone's stages) at real positions: a check of the stacked path on the device at hand."""
+    stacked = removal_view_logits(model, batch, removals, views_per_pass=len(removals), view_mode=view_mode)
+    single = removal_view_logits(model, batch, removals, views_per_pass=1, view_mode=view_mode)
+    real = batch["utterance_mask"].bool()
+    return max(float((stacked[v][real] - single[v][real]).abs().max()) for v in stacked)
+
+
 def _status_mib(field: str) -> float:
     """A memory field of ``/proc/self/status`` (Linux) in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -192,7 +203,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    data = merc_hf.load_dataset("synthetic", preset="iemocap-like", seed=0, dims=DIMS)["train"]
+    # the reader's records, not ``load_dataset``: the same rows without needing ``datasets`` (absent on GPU images)
+    corpus = generate_synthetic("iemocap-like", seed=0, dims=DIMS)
+    data = corpus.splits["train"]
     collate = DialogueCollator()
     n_batches = args.warmup + args.steps
     batches = [
@@ -205,7 +218,7 @@ def main() -> None:
         for i in range(n_batches)
     ]
     torch.manual_seed(0)
-    id2label = dict(enumerate(data.features["labels"].feature.names))
+    id2label = dict(enumerate(corpus.class_names["labels"]))
     model = build_model(args.backbone, args.hidden_size, id2label).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     removals = tuple(args.removals)
@@ -264,6 +277,9 @@ def main() -> None:
         for name in modes:
             setup, peak = own_process_memory(name)
             print(f"| {name} | {setup:.0f} | {peak:.0f} | {peak - setup:.0f} |")
+    print(
+        f"views agree: max |stacked − one per pass| logit at real positions = {view_disagreement(model, batches[0], removals, args.view_mode):.2e}"
+    )
     seq, bat = statistics.mean(times["cmerc-sequential"]), statistics.mean(times["cmerc-batched"])
     print(f"stacked views (one pass) take {bat / seq:.2f}× the time of one view per pass")
     if has_stages:

@@ -229,6 +229,9 @@ class CMERC:
         if self._snapshot is None:
             module = getattr(model, "module", model)  # a DistributedDataParallel wrapper keeps it in .module
             self._snapshot = copy.deepcopy(module).eval().requires_grad_(False)
+            for layer in self._snapshot.modules():  # a copy's cuDNN RNN weights must be one buffer again
+                if isinstance(layer, nn.RNNBase):
+                    layer.flatten_parameters()
             if self._snapshot_state is not None:  # resumed in the middle of an epoch
                 self._snapshot.load_state_dict(self._snapshot_state)
                 self._snapshot_state = None

@@ -18,6 +18,7 @@ CMERC does for its context-masked models) keeps the extra cost small; with gradi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -175,9 +176,12 @@ class ContextMaskedRNN(nn.Module):
         identity = torch.eye(gates, dtype=x.dtype, device=x.device)
         weights = [identity, rnn.weight_hh_l0, torch.zeros_like(rnn.bias_ih_l0), rnn.bias_hh_l0]
         h0 = x.new_zeros(1, x.shape[0], rnn.hidden_size)
-        if isinstance(rnn, nn.LSTM):
-            return torch._VF.lstm(x, (h0, h0), weights, True, 1, 0.0, rnn.training, False, True)[0]
-        return torch._VF.gru(x, h0, weights, True, 1, 0.0, rnn.training, False, True)[0]
+        with warnings.catch_warnings():
+            # cuDNN copies these four small tensors into one buffer per call and warns that they are not one
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            if isinstance(rnn, nn.LSTM):
+                return torch._VF.lstm(x, (h0, h0), weights, True, 1, 0.0, rnn.training, False, True)[0]
+            return torch._VF.gru(x, h0, weights, True, 1, 0.0, rnn.training, False, True)[0]
 
     def forward(
         self, x: torch.Tensor, utterance_mask: torch.Tensor, context_mask: torch.Tensor | None = None
