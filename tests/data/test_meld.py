@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import collections
+import warnings
 
 import numpy as np
 import pytest
 
 import merc_hf
-from merc_hf.data.readers.meld import EMOTION_NAMES, SENTIMENT_NAMES, read_meld
+from merc_hf.data.builders import build_dataset_dict
+from merc_hf.data.readers.common import assemble_records
+from merc_hf.data.readers.meld import CSV_NAMES, EMOTION_NAMES, SENTIMENT_NAMES, read_meld, read_meld_csv
+from merc_hf.data.records import RecordStream
 
 from .factories import dump, meld_fields, write_meld_features
 
@@ -106,6 +110,135 @@ def test_csv_errors_keep_their_precedence(tmp_path):
     _write_csv_splits(tmp_path, "1,hi,Joey,neutral,neutral,0,0\n2,hi,Joey\n")
     with pytest.raises(merc_hf.DataFormatError, match="line 3: .* got None/None"):
         read_meld(tmp_path)
+
+
+def in_memory(folder, labels="emotion"):
+    """The records of the CSVs in ``folder`` built the way the reader built them before streamed splits:
+    each CSV grouped by dialogue in memory, then every record assembled."""
+    names = EMOTION_NAMES if labels == "emotion" else SENTIMENT_NAMES
+    records = {}
+    for split, name in CSV_NAMES.items():
+        source = read_meld_csv(folder / name, split)
+        records.update(
+            assemble_records(
+                [source], splits=source.splits, label_role=labels, label_names=names, text_source=None
+            )
+        )
+    return records
+
+
+def typed(records):
+    """Every record as (key, type, element types, value) tuples: equal only when keys, order, values and
+    types all are."""
+    return [
+        [(k, type(v), [type(x) for x in v] if isinstance(v, list) else None, v) for k, v in r.items()]
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize("labels", ["emotion", "sentiment"])
+def test_real_csv_splits_stream_the_records_of_the_in_memory_read(shared_data, labels):
+    corpus = read_meld(shared_data / "meld", labels=labels, text="none")
+    expected = in_memory(shared_data / "meld", labels)
+    assert list(corpus.splits) == list(expected) == ["train", "validation", "test"]
+    for split, stream in corpus.splits.items():
+        assert isinstance(stream, RecordStream)
+        assert len(stream) == len(expected[split])
+        assert list(stream.ids) == [r["dialogue_id"] for r in expected[split]]
+        assert typed(stream) == typed(expected[split])
+
+
+# dialogue 3, then dialogue 1: each one run of rows, dialogue 3's Utterance_IDs out of order (2, 0, 1);
+# two transcripts hold Windows-1252 punctuation decoded as C1 controls
+GROUPED = (
+    "1,c,Ross,anger,negative,3,2\n"
+    "2,a,Rachel,neutral,neutral,3,0\n"
+    "\n"
+    "3,b\x92s,Ross,sadness,negative,3,1\n"
+    "4,x,Joey,joy,positive,1,0\n"
+    "5,\x93y\x94,Monica,fear,negative,1,1\n"
+)
+
+
+@pytest.mark.parametrize("labels", ["emotion", "sentiment"])
+def test_written_csvs_stream_the_records_of_the_in_memory_read(tmp_path, labels):
+    _write_csv_splits(tmp_path, GROUPED)
+    with pytest.warns(UserWarning, match="2 transcripts held Windows-1252") as caught:
+        corpus = read_meld(tmp_path, labels=labels)
+    assert [str(w.message).split(":")[0] for w in caught] == [str(tmp_path / "train_sent_emo.csv")]
+    with pytest.warns(UserWarning, match="2 transcripts held Windows-1252"):
+        expected = in_memory(tmp_path, labels)
+    train = corpus.splits["train"]
+    assert isinstance(train, RecordStream) and train.ids == ("3", "1") and len(train) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the repairs were reported by read_meld, once
+        first, second = list(train), list(train)
+    assert typed(first) == typed(second) == typed(expected["train"])
+    assert first[0] is not second[0]
+    assert first[0]["utterances"] == ["a", "b\u2019s", "c"] and first[0]["speakers"] == [0, 1, 1]
+    assert first[1]["utterances"] == ["x", "\u201cy\u201d"]
+    for split in ("validation", "test"):
+        assert typed(corpus.splits[split]) == typed(expected[split])
+
+
+def test_interleaved_dialogues_are_read_in_memory_as_before(tmp_path):
+    # dialogue 3's rows are split by dialogue 1's: that file is grouped in memory, the others streamed
+    _write_csv_splits(
+        tmp_path,
+        "1,c,Ross,anger,negative,3,2\n2,x,Joey,joy,positive,1,0\n3,a,Rachel,neutral,neutral,3,0\n"
+        "4,y,Monica,fear,negative,1,1\n5,b,Ross,sadness,negative,3,1\n",
+    )
+    corpus = read_meld(tmp_path)
+    expected = in_memory(tmp_path)
+    assert isinstance(corpus.splits["train"], list)
+    assert isinstance(corpus.splits["test"], RecordStream)
+    assert {s: typed(r) for s, r in corpus.splits.items()} == {s: typed(r) for s, r in expected.items()}
+    assert [r["utterances"] for r in corpus.splits["train"]] == [["a", "b", "c"], ["x", "y"]]
+
+
+def test_csv_errors_of_every_file_come_before_errors_of_the_records(tmp_path):
+    header = CSV_HEADER + "\n"
+    unknown = "1,hi,Joey,happy,neutral,0,0\n"
+    duplicated = "1,hi,Joey,neutral,neutral,0,0\n2,hi,Joey,neutral,neutral,0,0\n"
+    interleaved_unknown = (
+        "1,a,Joey,neutral,neutral,5,0\n2,b,Joey,neutral,neutral,6,0\n3,c,Joey,angry,neutral,5,1\n"
+    )
+    cases = [
+        # an unknown emotion in train, a duplicated Utterance_ID in test: the duplicate is reported
+        ((unknown, "1,hi,Joey,neutral,neutral,0,0\n", duplicated), "duplicated Utterance_ID", "1153"),
+        # an unknown emotion in train, a dev id that collides with test's after the offsets: the leak
+        (
+            (unknown, "1,hi,Joey,neutral,neutral,114,0\n", "1,hi,Joey,neutral,neutral,0,0\n"),
+            "in both",
+            "1153",
+        ),
+        # an unknown emotion in dev (streamed) and in test (interleaved, read in memory): dev's first
+        (("1,hi,Joey,neutral,neutral,0,0\n", unknown, interleaved_unknown), "unknown class 'happy'", "1039"),
+        # ... and test's when dev is fine
+        (("1,hi,Joey,neutral,neutral,0,0\n",) * 2 + (interleaved_unknown,), "unknown class 'angry'", "1158"),
+    ]
+    for rows, message, dialogue in cases:
+        for name, body in zip(("train", "dev", "test"), rows):
+            (tmp_path / f"{name}_sent_emo.csv").write_text(header + body, encoding="utf-8")
+        with pytest.raises(merc_hf.DataFormatError, match=message) as info:
+            read_meld(tmp_path)
+        assert info.value.dialogue == dialogue, message
+
+
+def test_a_csv_changed_after_it_was_checked_fails_the_build_and_caches_nothing(tmp_path):
+    _write_csv_splits(tmp_path, "1,x,Joey,joy,positive,1,0\n2,y,Ross,joy,positive,1,1\n")
+    corpus = read_meld(tmp_path)
+    with open(tmp_path / "train_sent_emo.csv", "a", encoding="utf-8") as fh:
+        fh.write("3,z,Joey,joy,positive,2,0\n")  # a dialogue more than the check found
+    with pytest.raises(merc_hf.DataFormatError, match="changed after it was checked") as info:
+        list(corpus.splits["train"])
+    assert info.value.file.endswith("train_sent_emo.csv")
+    cache = tmp_path / "cache"
+    with pytest.raises(merc_hf.DataFormatError, match="changed after it was checked"):
+        build_dataset_dict("meld", "key", lambda: corpus, cache_dir=cache)
+    assert not list(cache.glob("*.json")) and not list(cache.rglob("*.tmp"))
+    dsd = merc_hf.load_dataset("meld", tmp_path, cache_dir=cache)
+    assert dsd["train"]["dialogue_id"] == ["1", "2"] and dsd["train"]["utterances"] == [["x", "y"], ["z"]]
 
 
 # A hand-made pickle in the COSMIC meld.pkl layout (speakers as 9-d one-hot, emotion and sentiment ids,

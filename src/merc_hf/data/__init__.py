@@ -211,10 +211,16 @@ def _encode_corpus_text(corpus: Corpus, text_encoder: str | os.PathLike, pooling
     """Add a ``text`` feature matrix to every record from its transcripts.
 
     Dialogue records get one row per entry of ``utterances``, ``(T, D)``; utterance-level records (CH-SIMS
-    family) get their ``transcript`` encoded as a length-1 sequence, ``(1, D)``.
+    family) get their ``transcript`` encoded as a length-1 sequence, ``(1, D)``. Splits that are
+    :class:`~merc_hf.data.records.RecordStream` s are replaced by lists of their records.
     """
     from .text_encoding import encode_texts
 
+    # the text goes into the records themselves, and all transcripts are encoded at once anyway, so a
+    # split that is a RecordStream (read again on each iteration) becomes a list first
+    for split, split_records in corpus.splits.items():
+        if not isinstance(split_records, list):
+            corpus.splits[split] = list(split_records)
     records = [r for split in corpus.splits.values() for r in split]
     texts: list[str] = []
     counts: list[int] = []

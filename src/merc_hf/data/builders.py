@@ -1,8 +1,10 @@
 """Corpus → ``datasets.DatasetDict``, cached by content and checked on every load.
 
 :func:`build_dataset_dict` streams the records of a :class:`~merc_hf.data.records.Corpus` into one Arrow
-file per split with ``datasets``' own ``ArrowWriter``, converting a bounded batch at a time (so the build
-needs little memory beyond the corpus itself), and memory-maps them. The cache key is a fingerprint of the
+file per split with ``datasets``' own ``ArrowWriter``, converting a bounded batch at a time, and
+memory-maps them. A split given as a list needs little memory beyond the list itself; a split given as a
+:class:`~merc_hf.data.records.RecordStream` is read from its files while it is written, so the build
+holds about one batch of it at a time. The cache key is a fingerprint of the
 input files' *contents* and the role each is read as, plus the reader options (see
 :func:`merc_hf.data.cache.fingerprint`), never the path alone, so a changed file is re-read. The manifest
 records a checksum of every Arrow file; a cache file that fails it is rebuilt. Features are derived from
@@ -41,7 +43,8 @@ _INT_KEYS = ("inconsistent_modality",)
 
 
 def corpus_features(corpus: Corpus) -> Features:
-    """``datasets.Features`` for the keys present in the corpus records."""
+    """``datasets.Features`` for the keys present in the corpus records (the first record's keys; for a
+    :class:`~merc_hf.data.records.RecordStream` only that record is read)."""
     first = next((r for records in corpus.splits.values() for r in records), None)
     if first is None:
         raise ValueError(f"corpus {corpus.name!r} has no records")

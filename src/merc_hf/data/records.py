@@ -1,9 +1,15 @@
 """Python records: what every reader returns, and the checks every reader applies.
 
-A reader turns files into a :class:`Corpus`: for each split a list of plain-dict records, one per
-dialogue (or conversation), or one per utterance (video clip) for the utterance-level sentiment datasets
-of the CH-SIMS family. Records hold only Python/numpy values — no torch, no ``datasets`` — so readers
-stay pure and easy to test. :mod:`merc_hf.data.builders` turns a corpus into a ``datasets.DatasetDict``.
+A reader turns files into a :class:`Corpus`: for each split the plain-dict records, one per dialogue
+(or conversation), or one per utterance (video clip) for the utterance-level sentiment datasets of the
+CH-SIMS family. Records hold only Python/numpy values — no torch, no ``datasets`` — so readers stay pure
+and easy to test. :mod:`merc_hf.data.builders` turns a corpus into a ``datasets.DatasetDict``.
+
+A split is a list of records, or a :class:`RecordStream` when the whole split need not be held in memory
+(the official MELD CSVs): its record ids are known up front (``ids``, ``len()``), and each iteration reads
+the files again and yields fresh records, equal to those of the previous iteration. Code that only
+iterates a split works with both; code that indexes a split or changes its records in place must first
+turn a stream into a list (``list(stream)``).
 
 Record keys understood by the builders (all optional except the id). Any key named in
 ``Corpus.class_names`` becomes a ``ClassLabel`` — a list of them for a list of ints (dialogues), a single
@@ -44,7 +50,7 @@ Utterance level (one record = one video clip; CH-SIMS, CH-SIMS v2, MOSI, MOSEI a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,12 +62,49 @@ MODALITIES = ("text", "audio", "visual")
 SPLITS = ("train", "validation", "test")
 
 
+class RecordStream:
+    """A split whose records are read from the files again on every iteration, one at a time.
+
+    For inputs too large to hold as a list of records: ``ids`` (the record ids in order) are known when
+    the stream is made, and ``open_records()`` returns a fresh iterator over the records, which must
+    yield exactly one record per id, in that order. Each ``iter()`` calls it again, so every iteration
+    yields new dicts (changing one does not change the next iteration's). Errors met while reading
+    (for instance a file changed since it was checked) surface from the iteration.
+    """
+
+    def __init__(self, ids: Iterable[Any], open_records: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        self._ids = tuple(str(i) for i in ids)
+        self._open_records = open_records
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The record ids, in the order the records come."""
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._open_records())
+
+    def __repr__(self) -> str:
+        return f"RecordStream({len(self)} records)"
+
+
+Split = list[dict[str, Any]] | RecordStream
+
+
 @dataclass
 class Corpus:
-    """What a reader returns: records per split plus the metadata the builders need."""
+    """What a reader returns: records per split plus the metadata the builders need.
+
+    Each split is a list of records or a :class:`RecordStream`, which is read again on every iteration
+    (see the module docstring). ``modalities`` and ``feature_dims`` look at the first record only, which
+    for a stream reads the files up to that record.
+    """
 
     name: str
-    splits: dict[str, list[dict[str, Any]]]
+    splits: dict[str, Split]
     class_names: dict[str, list[str]]
     description: str = ""
     citation: str = ""
@@ -70,8 +113,12 @@ class Corpus:
 
     def __post_init__(self) -> None:
         # the last line of defence against a train/test leak; readers check earlier, naming the exact file
+        # (a stream's ids are known up front: checking them does not read its files)
         refuse_split_leaks(
-            {split: (_record_id(r) for r in records) for split, records in self.splits.items()},
+            {
+                split: records.ids if isinstance(records, RecordStream) else (_record_id(r) for r in records)
+                for split, records in self.splits.items()
+            },
             file=", ".join(self.sources) or self.name,
         )
 
@@ -82,6 +129,7 @@ class Corpus:
         return tuple(m for m in MODALITIES if m in first)
 
     def feature_dims(self) -> dict[str, int]:
+        """Feature dimension of each modality in :attr:`modalities`, from the first record."""
         first = next((r for records in self.splits.values() for r in records), {})
         return {m: int(first[m].shape[1]) for m in self.modalities}
 

@@ -249,13 +249,21 @@ def assemble_records(
                 for vid in ids
             ]
     for source in sources:
-        if source.table.repaired_utterances:
-            warnings.warn(
-                f"{source.path}: {source.table.repaired_utterances} transcripts held Windows-1252 punctuation "
-                "decoded as control characters (e.g. '\\x92' for '\u2019'); repaired",
-                stacklevel=3,
-            )
+        warn_repaired_transcripts(source.path, source.table.repaired_utterances, stacklevel=3)
     return out
+
+
+def warn_repaired_transcripts(path: str, count: int, *, stacklevel: int) -> None:
+    """Tell the user that ``count`` transcripts of ``path`` had their Windows-1252 punctuation repaired.
+
+    Nothing when ``count`` is 0. ``stacklevel`` counts from the caller, as for ``warnings.warn``.
+    """
+    if count:
+        warnings.warn(
+            f"{path}: {count} transcripts held Windows-1252 punctuation "
+            "decoded as control characters (e.g. '\\x92' for '\u2019'); repaired",
+            stacklevel=stacklevel + 1,
+        )
 
 
 def _assemble_one(

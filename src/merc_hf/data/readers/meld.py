@@ -14,18 +14,36 @@ Accepted inputs (formats in the reference notes, sections 1.4–1.7 and 1.10):
 All four use the same dialogue ids (train ``Dialogue_ID``, dev 1039 + id, test 1153 + id) and the same
 speaker indices (order of first appearance in the dialogue), so they give identical labels and speakers.
 The splits are the official ones: train 1038 dialogues, validation (dev) 114, test 280.
+
+The CSVs are read twice so that a build holds one dialogue at a time: a first pass checks each file
+(everything that could be wrong with it is reported by :func:`read_meld`, as when it held the whole
+file), and each split is a :class:`~merc_hf.data.records.RecordStream` that reads its CSV again, one
+dialogue per run of rows, whenever it is iterated. A CSV whose dialogues are not each one run of rows
+is read into memory instead (its split is a list).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DataFormatError, names_file_on_failure
-from ..records import Corpus, refuse_split_leaks
+from ..errors import DataFormatError, file_errors, names_file_on_failure
+from ..records import Corpus, RecordStream, refuse_split_leaks
 from ..safe_pickle import load_pickle
-from .common import PickleSource, assemble_records, choose_text_source, find_file, id_list, unpack_fields
+from .common import (
+    PickleSource,
+    _assemble_one,
+    assemble_records,
+    choose_text_source,
+    find_file,
+    id_list,
+    unpack_fields,
+    warn_repaired_transcripts,
+)
 
 EMOTION_NAMES = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 SENTIMENT_NAMES = ["neutral", "positive", "negative"]
@@ -40,6 +58,8 @@ CSV_COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "U
 # the CSV columns a record is built from; the first _SHARED_COLUMNS repeat a few names over many rows
 _KEPT_COLUMNS = ("Speaker", "Emotion", "Sentiment", "Utterance")
 _SHARED_COLUMNS = 3
+_CSV_ROLES = {"speakers": "Speaker", "emotion": "Emotion", "sentiment": "Sentiment", "sentences": "Utterance"}
+_OFFSETS = {"train": 0, "validation": DEV_OFFSET, "test": TEST_OFFSET}
 FEATURE_FIELDS = (
     "videoIDs", "videoSpeakers", "videoLabels", "videoText", "videoAudio", "videoVisual",
     "videoSentence", "trainVid", "testVid", "unused",
@@ -95,22 +115,15 @@ def _cosmic_source(path: str, names: tuple[str, ...], layout: str, extra_roles: 
     return PickleSource(path, fields, roles, splits)
 
 
-@names_file_on_failure
-def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
-    """Read one official CSV into the same field layout as the pickles (dialogue id → per-utterance list).
+def _csv_rows(path: str, split: str) -> Iterator[tuple[str, int, list[Any]]]:
+    """The non-blank rows of one official CSV: (dialogue id with ``split``'s offset added,
+    ``Utterance_ID``, the :data:`_KEPT_COLUMNS` values with ``None`` for one a short row lacks).
 
-    Rows are streamed: only the four columns the records use are kept, with the speaker, emotion and
-    sentiment names shared between rows, so reading needs little more memory than the transcripts
-    themselves. Errors come in the order of a read that first loads every row: an unreadable file (bad
-    UTF-8, malformed CSV) before the first row with a non-integer id, before a duplicated
-    ``Utterance_ID`` (first dialogue first). ``line`` in messages counts non-blank rows, the header
-    being line 1.
+    A file that cannot be decoded or parsed fails where that is found; a row with a non-integer id fails
+    only once the whole file has been read (no row after it is yielded), so that a decoding error further
+    on is the one reported. ``line`` in messages counts non-blank rows, the header being line 1.
     """
-    path = os.fspath(path)
-    offset = {"train": 0, "validation": DEV_OFFSET, "test": TEST_OFFSET}[split]
-    # dialogue id -> (Utterance_IDs, one list per _KEPT_COLUMNS entry), rows in file order
-    dialogues: dict[str, tuple[list[int], list[list[Any]]]] = {}
-    shared: dict[str, str] = {}  # one object per distinct speaker/emotion/sentiment name
+    offset = _OFFSETS[split]
     bad_id: DataFormatError | None = None
     try:
         with open(path, encoding="utf-8", newline="") as fh:
@@ -125,8 +138,7 @@ def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
             kept = [at[c] for c in _KEPT_COLUMNS]
             line = 1
             for row in reader:
-                # blank rows are skipped (as csv.DictReader does); after a bad id the rest of the file is
-                # still read, so that a decoding error further on is the one reported
+                # blank rows are skipped, as csv.DictReader does
                 if not row or bad_id is not None:
                     continue
                 line += 1
@@ -143,30 +155,151 @@ def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
                         field="Dialogue_ID",
                     )
                     continue
-                vid = str(dialogue + offset)
-                entry = dialogues.get(vid)
-                if entry is None:
-                    entry = dialogues[vid] = ([], [[] for _ in kept])
-                entry[0].append(utterance)
-                for column, (index, values) in enumerate(zip(kept, entry[1])):
-                    value = row[index] if index < width else None
-                    if column < _SHARED_COLUMNS and value is not None:
-                        value = shared.setdefault(value, value)
-                    values.append(value)
+                yield str(dialogue + offset), utterance, [row[i] if i < width else None for i in kept]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataFormatError(f"cannot read CSV ({exc})", file=path) from None
     if bad_id is not None:
         raise bad_id
+
+
+def _duplicated_utterance(path: str, vid: str) -> DataFormatError:
+    """The error for a dialogue that repeats an ``Utterance_ID``."""
+    return DataFormatError("duplicated Utterance_ID", file=path, dialogue=vid, field="Utterance_ID")
+
+
+def _in_utterance_order(numbers: list[int], columns: list[list[Any]]) -> list[list[Any]]:
+    """One dialogue's column lists reordered by ``Utterance_ID`` (stable, like sorting the rows)."""
+    order = sorted(range(len(numbers)), key=numbers.__getitem__)
+    if all(i == j for i, j in enumerate(order)):
+        return columns
+    return [[values[i] for i in order] for values in columns]
+
+
+@names_file_on_failure
+def read_meld_csv(path: str | os.PathLike, split: str) -> PickleSource:
+    """Read one official CSV into the same field layout as the pickles (dialogue id → per-utterance list).
+
+    Holds the whole file; :func:`read_meld` uses it for a CSV whose dialogues are not each one run of
+    rows (see :func:`_scan_csv`). Rows are streamed: only the four columns the records use are kept,
+    with the speaker, emotion and sentiment names shared between rows, so reading needs little more
+    memory than the transcripts themselves. Errors come in the order of a read that first loads every
+    row: an unreadable file (bad UTF-8, malformed CSV) before the first row with a non-integer id,
+    before a duplicated ``Utterance_ID`` (first dialogue first). ``line`` in messages counts non-blank
+    rows, the header being line 1.
+    """
+    path = os.fspath(path)
+    # dialogue id -> (Utterance_IDs, one list per _KEPT_COLUMNS entry), rows in file order
+    dialogues: dict[str, tuple[list[int], list[list[Any]]]] = {}
+    shared: dict[str, str] = {}  # one object per distinct speaker/emotion/sentiment name
+    for vid, utterance, row in _csv_rows(path, split):
+        entry = dialogues.get(vid)
+        if entry is None:
+            entry = dialogues[vid] = ([], [[] for _ in _KEPT_COLUMNS])
+        entry[0].append(utterance)
+        for column, (value, values) in enumerate(zip(row, entry[1])):
+            if column < _SHARED_COLUMNS and value is not None:
+                value = shared.setdefault(value, value)
+            values.append(value)
     fields: dict[str, dict[str, list[Any]]] = {c: {} for c in _KEPT_COLUMNS}
     for vid, (numbers, columns) in dialogues.items():
         if len(set(numbers)) != len(numbers):
-            raise DataFormatError("duplicated Utterance_ID", file=path, dialogue=vid, field="Utterance_ID")
-        order = sorted(range(len(numbers)), key=numbers.__getitem__)  # stable, like sorting the rows
-        in_order = all(i == j for i, j in enumerate(order))
-        for name, values in zip(_KEPT_COLUMNS, columns):
-            fields[name][vid] = values if in_order else [values[i] for i in order]
-    roles = {"speakers": "Speaker", "emotion": "Emotion", "sentiment": "Sentiment", "sentences": "Utterance"}
-    return PickleSource(path, fields, roles, {split: list(dialogues)})
+            raise _duplicated_utterance(path, vid)
+        for name, values in zip(_KEPT_COLUMNS, _in_utterance_order(numbers, columns)):
+            fields[name][vid] = values
+    return PickleSource(path, fields, _CSV_ROLES, {split: list(dialogues)})
+
+
+def _dialogue_runs(path: str, split: str) -> Iterator[tuple[str, list[int], list[list[Any]]]]:
+    """Runs of consecutive rows with the same dialogue id: (id, Utterance_IDs, column lists), file order.
+
+    A run is yielded as soon as the next one starts, so only one is held at a time.
+    """
+    vid: str | None = None
+    numbers: list[int] = []
+    columns: list[list[Any]] = []
+    for row_vid, utterance, row in _csv_rows(path, split):
+        if row_vid != vid:
+            if vid is not None:
+                yield vid, numbers, columns
+            vid, numbers, columns = row_vid, [], [[] for _ in _KEPT_COLUMNS]
+        numbers.append(utterance)
+        for values, value in zip(columns, row):
+            values.append(value)
+    if vid is not None:
+        yield vid, numbers, columns
+
+
+def _csv_record(
+    path: str, vid: str, numbers: list[int], columns: list[list[Any]], label_role: str, names: list[str]
+) -> tuple[dict[str, Any], int]:
+    """The record of one dialogue's rows, as :func:`assemble_records` builds it from
+    :func:`read_meld_csv`'s table, and how many of its transcripts had C1 controls repaired."""
+    ordered = _in_utterance_order(numbers, columns)
+    source = PickleSource(path, {c: {vid: v} for c, v in zip(_KEPT_COLUMNS, ordered)}, _CSV_ROLES, {})
+    owners = {"sentences": source, "audio": None, "visual": None}
+    with file_errors(path):
+        record = _assemble_one([source], vid, source, label_role, names, owners, None)
+    return record, source.table.repaired_utterances
+
+
+@dataclass
+class _CsvScan:
+    """What checking one CSV found: its dialogue ids in file order, the first error its records would
+    raise (``None``: none), and how many transcripts have C1 controls repaired."""
+
+    ids: list[str]
+    error: DataFormatError | None
+    repaired: int
+
+
+@names_file_on_failure
+def _scan_csv(path: str, split: str, label_role: str, names: list[str]) -> _CsvScan | None:
+    """Check one CSV, holding one dialogue at a time; ``None`` when a dialogue's rows are not one run.
+
+    Raises what :func:`read_meld_csv` raises, in the same order. Each dialogue's record is built (and
+    dropped) so that what building it would raise is found now, without holding the records; the first
+    such error is returned rather than raised, since errors of the other CSVs and leaks between them are
+    reported first. A CSV whose rows are not grouped by dialogue (valid, but not how the official files
+    are written) is left to :func:`read_meld_csv`.
+    """
+    ids: list[str] = []
+    seen: set[str] = set()
+    duplicated: str | None = None
+    error: DataFormatError | None = None
+    repaired = 0
+    for vid, numbers, columns in _dialogue_runs(path, split):
+        if vid in seen:
+            return None
+        seen.add(vid)
+        ids.append(vid)
+        if duplicated is None and len(set(numbers)) != len(numbers):
+            duplicated = vid
+        if duplicated is None and error is None:
+            try:
+                repaired += _csv_record(path, vid, numbers, columns, label_role, names)[1]
+            except DataFormatError as exc:
+                error = exc
+    if duplicated is not None:
+        raise _duplicated_utterance(path, duplicated)
+    return _CsvScan(ids, error, repaired)
+
+
+def _csv_records(
+    path: str, split: str, ids: tuple[str, ...], label_role: str, names: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The records of a CSV that :func:`_scan_csv` checked, read again, one dialogue at a time."""
+    expected = iter(ids)
+    with file_errors(path):
+        for vid, numbers, columns in _dialogue_runs(path, split):
+            if next(expected, None) != vid:
+                break
+            yield _csv_record(path, vid, numbers, columns, label_role, names)[0]
+        else:
+            if next(expected, None) is None:
+                return
+    raise DataFormatError(
+        "the file changed after it was checked (its dialogues differ); read it again", file=path, split=split
+    )
 
 
 def read_meld(
@@ -185,6 +318,9 @@ def read_meld(
         features_file, roberta_file, transcripts_file: explicit pickle paths (override ``data_dir``).
         labels: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes; not in the 10-tuple).
         text: ``"roberta"``, ``"features"``, ``"none"`` or ``"auto"`` (RoBERTa, else 10-tuple text, else none).
+
+    From the pickles each split is a list of records; from the CSVs it is a
+    :class:`~merc_hf.data.records.RecordStream` (see the module docstring), checked in full here.
     """
     if labels not in ("emotion", "sentiment"):
         raise ValueError(f"labels must be 'emotion' or 'sentiment', got {labels!r}")
@@ -226,19 +362,30 @@ def read_meld(
             raise DataFormatError(
                 f"text={text!r} needs a feature pickle; the CSVs hold transcripts only", file=data_dir
             )
-        splits = {}
-        csv_sources = {split: read_meld_csv(path, split) for split, path in csv_paths.items()}
+        checked: dict[str, _CsvScan | PickleSource] = {}
+        for split, path in csv_paths.items():
+            scan = _scan_csv(path, split, labels, names)
+            checked[split] = scan if scan is not None else read_meld_csv(path, split)
         # each CSV has its own split and id offset, so a leak can only show across files
         refuse_split_leaks(
-            {split: source.splits[split] for split, source in csv_sources.items()}, file=csv_paths
+            {s: c.ids if isinstance(c, _CsvScan) else c.splits[s] for s, c in checked.items()}, file=csv_paths
         )
-        for source in csv_sources.values():
-            splits.update(
-                assemble_records(
-                    [source], splits=source.splits, label_role=labels, label_names=names, text_source=None
+        splits = {}
+        for split, found in checked.items():
+            if isinstance(found, PickleSource):
+                splits.update(
+                    assemble_records(
+                        [found], splits=found.splits, label_role=labels, label_names=names, text_source=None
+                    )
                 )
+                continue
+            if found.error is not None:
+                raise found.error
+            warn_repaired_transcripts(csv_paths[split], found.repaired, stacklevel=2)
+            ids = tuple(found.ids)
+            splits[split] = RecordStream(
+                ids, functools.partial(_csv_records, csv_paths[split], split, ids, labels, names)
             )
-        sources = {"csv": source}
     return Corpus(
         name="meld",
         splits=splits,
