@@ -237,23 +237,25 @@ def _equivalent_torch_rnn(rnn: ContextMaskedRNN, cell: str) -> nn.RNNBase:
 
 @pytest.mark.parametrize("view", ["full", "O", "X"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize(
-    ("input_size", "bidirectional"),
-    # inputs wider than the gates take the path that projects each utterance once (view X)
-    [(4, True), (40, True), (40, False)],
-)
-def test_context_masked_rnn_runs_each_target_over_its_subsequence(view, cell, input_size, bidirectional):
+@pytest.mark.parametrize(("num_layers", "bidirectional"), [(2, True), (1, True), (3, False)])
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+def test_context_masked_rnn_runs_each_target_over_its_subsequence(
+    view, cell, num_layers, bidirectional, grad
+):
+    # without gradients the subsequences run packed, the first layer projected once per utterance and the
+    # last layer truncated at the targets; with gradients through nn.GRU/nn.LSTM in length buckets
     torch.manual_seed(0)
-    rnn = ContextMaskedRNN(input_size, 3, num_layers=2, bidirectional=bidirectional, cell=cell).eval()
+    rnn = ContextMaskedRNN(4, 3, num_layers=num_layers, bidirectional=bidirectional, cell=cell).eval()
     reference = _equivalent_torch_rnn(rnn, cell).eval()
-    speakers = torch.tensor([[0, 1, 1, 0, 2, 0], [0, 0, 1, 0, 0, 0]])
-    utterance_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    speakers = torch.tensor([[0, 1, 1, 0, 2, 0, 1], [0, 0, 1, 0, 0, 0, 0]])
+    utterance_mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])
     same = _same_speaker(speakers, utterance_mask)
     context = build_context_mask(view, same, utterance_mask)
-    x = torch.randn(2, 6, input_size)
+    x = torch.randn(2, 7, 4)
     x[1, 4:] = 1e3  # padding must not matter
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         out = rnn(x, utterance_mask, context)
+    with torch.no_grad():
         resolved = resolve_context_mask(context, utterance_mask)
         for b in range(2):
             for i in range(int(utterance_mask[b].sum())):
@@ -261,6 +263,7 @@ def test_context_masked_rnn_runs_each_target_over_its_subsequence(view, cell, in
                 expected = reference(x[b, idx][None])[0][0][(idx == i).nonzero().item()]
                 torch.testing.assert_close(out[b, i], expected, atol=1e-6, rtol=1e-5)
     assert out[1, 4:].abs().sum() == 0
+    assert out.requires_grad == grad
 
 
 def test_context_subsequence_groups():

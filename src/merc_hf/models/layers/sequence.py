@@ -11,14 +11,16 @@ output for target utterance ``i`` is the RNN output at ``i`` when the RNN runs o
 * view "X" (other speakers plus self): up to one sequence per utterance, i.e. ``T`` times the work of the
   full-context pass (exact, but the expensive case).
 
-Everything is vectorised (``torch.unique`` over context rows, gathers, one RNN call per layer and
-direction); padding never reaches a real utterance. Running a view-"X" pass under ``torch.no_grad`` (as
-CMERC does for its context-masked models) keeps the extra cost small; with gradients on CPU it is large.
+Everything is vectorised (``torch.unique`` over context rows, gathers); padding never reaches a real
+utterance. With gradients the subsequences run through the ``nn.GRU``/``nn.LSTM`` modules in buckets of
+similar length. Without gradients (the CMERC views) they run packed through the same recurrence written
+out, with about half the work: each utterance's first-layer input projection is computed once, not once
+per subsequence it appears in, and the last layer stops at the targets (see
+:meth:`ContextMaskedRNN._targets_without_grad`).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -122,12 +124,9 @@ class ContextMaskedRNN(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def encode_sequences(
-        self, sequences: torch.Tensor, lengths: torch.Tensor, projected: bool = False
-    ) -> torch.Tensor:
+    def encode_sequences(self, sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Run the RNN over left-aligned ``(G, L, D)`` sequences of the given lengths (>= 1).
 
-        ``projected``: ``sequences`` hold :meth:`project_inputs` of the inputs instead of the inputs.
         Returns ``(G, L, output_size)``; entries past a sequence's length are meaningless.
         """
         steps = torch.arange(sequences.shape[1], device=sequences.device)[None, :]
@@ -137,51 +136,15 @@ class ContextMaskedRNN(nn.Module):
         for layer in range(self.num_layers):
             if layer > 0:
                 hidden = self.dropout(hidden)
-            first_projected = projected and layer == 0
-            forward_in = hidden[..., : self._gates] if first_projected else hidden
-            forward_out = self._run(self.forward_layers[layer], forward_in, first_projected)
+            forward_out = self.forward_layers[layer](hidden)[0]
             if self.backward_layers is None:
                 hidden = forward_out
                 continue
-            backward_in = hidden[..., self._gates :] if first_projected else hidden
-            index = reverse[..., None].expand(-1, -1, backward_in.shape[-1])
-            backward_out = self._run(
-                self.backward_layers[layer], backward_in.gather(1, index), first_projected
-            )
+            index = reverse[..., None].expand(-1, -1, hidden.shape[-1])
+            backward_out = self.backward_layers[layer](hidden.gather(1, index))[0]
             backward_out = backward_out.gather(1, reverse[..., None].expand(-1, -1, backward_out.shape[-1]))
             hidden = torch.cat([forward_out, backward_out], dim=-1)
         return hidden
-
-    @property
-    def _gates(self) -> int:
-        """Size of one direction's input projection (3 or 4 gates × hidden size)."""
-        return self.forward_layers[0].weight_ih_l0.shape[0]
-
-    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """The first layer's input projections ``W_ih x + b_ih`` of both directions, ``(..., 2·gates)`` (one
-        direction: ``gates``), for :meth:`encode_sequences` with ``projected=True``."""
-        layers = [self.forward_layers[0]] + (
-            [self.backward_layers[0]] if self.backward_layers is not None else []
-        )
-        return torch.cat([F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0) for layer in layers], dim=-1)
-
-    @staticmethod
-    def _run(rnn: nn.GRU | nn.LSTM, x: torch.Tensor, projected: bool) -> torch.Tensor:
-        """One single-layer module over ``x``; when ``projected``, ``x`` already holds its input projection
-        and the module's own recurrence runs with an identity input weight (the same arithmetic as
-        ``nn.GRU``/``nn.LSTM``, through the kernel they call, since the modules check the input size)."""
-        if not projected:
-            return rnn(x)[0]
-        gates = rnn.weight_ih_l0.shape[0]
-        identity = torch.eye(gates, dtype=x.dtype, device=x.device)
-        weights = [identity, rnn.weight_hh_l0, torch.zeros_like(rnn.bias_ih_l0), rnn.bias_hh_l0]
-        h0 = x.new_zeros(1, x.shape[0], rnn.hidden_size)
-        with warnings.catch_warnings():
-            # cuDNN copies these four small tensors into one buffer per call and warns that they are not one
-            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
-            if isinstance(rnn, nn.LSTM):
-                return torch._VF.lstm(x, (h0, h0), weights, True, 1, 0.0, rnn.training, False, True)[0]
-            return torch._VF.gru(x, h0, weights, True, 1, 0.0, rnn.training, False, True)[0]
 
     def forward(
         self, x: torch.Tensor, utterance_mask: torch.Tensor, context_mask: torch.Tensor | None = None
@@ -195,27 +158,135 @@ class ContextMaskedRNN(nn.Module):
         if not bool(utterance_mask.any()):
             return out
         plan = context_subsequences(context_mask, utterance_mask)
-        # Each utterance appears in many subsequences (about T/2 each for view "X"). When the first layer's
-        # input is wider than its gates, project every utterance once and run the subsequences on the
-        # projections: the same result without re-projecting (and gathering) the wide input per position.
-        projected = bool(plan.lengths.sum() > utterance_mask.sum()) and x.shape[-1] > self._gates
-        if projected:
-            x = self.project_inputs(x)
+        if torch.is_grad_enabled():
+            targets = self._targets_by_length(x, plan)
+        else:
+            targets = self._targets_without_grad(x, plan)
+        out[plan.target_batch, plan.target_time] = targets
+        return out
+
+    def _targets_by_length(self, x: torch.Tensor, plan: ContextSubsequences) -> torch.Tensor:
+        """Each target's output ``(N, output_size)``, the subsequences run through the ``nn.GRU``/``nn.LSTM``
+        modules in buckets of similar length (differentiable)."""
         targets = x.new_empty(plan.target_group.shape[0], self.output_size)
         local = torch.full_like(plan.lengths, -1)
         for groups in _length_buckets(plan.lengths):
             local[groups] = torch.arange(groups.shape[0], device=groups.device)
             longest = int(plan.lengths[groups].max())
             encoded = self.encode_sequences(
-                x[plan.group_batch[groups, None], plan.positions[groups, :longest]],
-                plan.lengths[groups],
-                projected,
+                x[plan.group_batch[groups, None], plan.positions[groups, :longest]], plan.lengths[groups]
             )
             chosen = local[plan.target_group] >= 0
             targets[chosen] = encoded[local[plan.target_group[chosen]], plan.target_position[chosen]]
             local[groups] = -1
-        out[plan.target_batch, plan.target_time] = targets
-        return out
+        return targets
+
+    def _targets_without_grad(self, x: torch.Tensor, plan: ContextSubsequences) -> torch.Tensor:
+        """The same outputs as :meth:`_targets_by_length` with about half the work, for no-grad passes (the
+        CMERC views): each utterance appears in many subsequences (about T/2 for view "X"), so
+
+        * the first layer's input projection runs once per utterance, not once per position;
+        * the last layer runs each direction only as far as its group's targets (forward up to the last
+          target, backward down to the first): the other positions reach no output;
+        * the subsequences run packed, time-major (:func:`_packed_rows`): step ``t`` touches only the
+          subsequences still running, in one contiguous block, so no work is spent on padding.
+        """
+        lengths = plan.lengths
+        groups, longest = plan.positions.shape
+        steps = torch.arange(longest, device=x.device)[None, :]
+        reverse = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+        first = torch.full_like(lengths, longest).scatter_reduce(
+            0, plan.target_group, plan.target_position, "amin"
+        )
+        last = torch.zeros_like(lengths).scatter_reduce(0, plan.target_group, plan.target_position, "amax")
+        # per direction: its modules, the subsequence index it reads at each step, its last layer's run lengths
+        directions = [(self.forward_layers, steps.expand(groups, longest), last + 1)]
+        if self.backward_layers is not None:
+            directions.append((self.backward_layers, reverse, lengths - first))
+        flat_x = x.reshape(-1, x.shape[-1])
+        utterance = plan.group_batch[:, None] * x.shape[1] + plan.positions  # row of flat_x, (G, L)
+        previous: list[tuple[torch.Tensor, torch.Tensor]] = []  # per direction: (packed outputs, row_of)
+        for layer in range(self.num_layers):
+            final = layer == self.num_layers - 1
+            current = []
+            for modules, order, truncated in directions:
+                module = modules[layer]
+                rows = _packed_rows(truncated if final else lengths, order)
+                if layer == 0:
+                    projected = F.linear(flat_x, module.weight_ih_l0, module.bias_ih_l0)
+                    gates = projected.index_select(0, utterance[rows.group, rows.index])
+                else:
+                    inputs = torch.cat(
+                        [out.index_select(0, row_of[rows.group, rows.index]) for out, row_of in previous], -1
+                    )
+                    gates = F.linear(self.dropout(inputs), module.weight_ih_l0, module.bias_ih_l0)
+                current.append((_packed_recurrence(module, gates, rows.batch_sizes), rows.row_of))
+            previous = current
+        return torch.cat(
+            [
+                out.index_select(0, row_of[plan.target_group, plan.target_position])
+                for out, row_of in previous
+            ],
+            -1,
+        )
+
+
+@dataclass
+class _PackedRows:
+    """Time-major packed layout of one direction's subsequences (as ``nn.utils.rnn.PackedSequence``).
+
+    Attributes:
+        batch_sizes: subsequences still running at each step (non-increasing).
+        group, index: ``(P,)`` the subsequence and the position in it that each packed row reads.
+        row_of: ``(G, L)`` the packed row of each (subsequence, position), -1 where none runs.
+    """
+
+    batch_sizes: list[int]
+    group: torch.Tensor
+    index: torch.Tensor
+    row_of: torch.Tensor
+
+
+def _packed_rows(run_lengths: torch.Tensor, order: torch.Tensor) -> _PackedRows:
+    """Pack subsequences that run ``run_lengths`` steps, step ``t`` of subsequence ``g`` reading position
+    ``order[g, t]``; the longest come first, so that the ones still running at a step are a prefix."""
+    groups, longest = order.shape
+    by_length = torch.argsort(run_lengths, descending=True, stable=True)
+    sorted_lengths = run_lengths[by_length]
+    running = sorted_lengths[None, :] > torch.arange(int(sorted_lengths[0]), device=order.device)[:, None]
+    step, rank = running.nonzero(as_tuple=True)  # time-major
+    group = by_length[rank]
+    index = order[group, step]
+    row_of = torch.full((groups, longest), -1, dtype=torch.long, device=order.device)
+    row_of[group, index] = torch.arange(group.shape[0], device=order.device)
+    return _PackedRows(running.sum(1).tolist(), group, index, row_of)
+
+
+def _packed_recurrence(module: nn.GRU | nn.LSTM, gates: torch.Tensor, batch_sizes: list[int]) -> torch.Tensor:
+    """The recurrence of a single-layer ``nn.GRU``/``nn.LSTM`` over packed rows whose input projections
+    ``W_ih x + b_ih`` are ``gates`` ``(P, gates)``; returns the hidden states ``(P, hidden)``, with the
+    modules' arithmetic (gate order r, z, n for the GRU and i, f, g, o for the LSTM; zero initial state)."""
+    size = module.hidden_size
+    out = gates.new_empty(gates.shape[0], size)
+    h = gates.new_zeros(batch_sizes[0], size)
+    c = torch.zeros_like(h) if isinstance(module, nn.LSTM) else None
+    weight, bias = module.weight_hh_l0.t(), module.bias_hh_l0
+    start = 0
+    for n in batch_sizes:
+        h, step_gates = h[:n], gates[start : start + n]
+        recurrent = torch.addmm(bias, h, weight)
+        if c is not None:
+            i, f, g, o = (step_gates + recurrent).chunk(4, 1)
+            c = torch.sigmoid(f) * c[:n] + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        else:
+            reset_update = torch.sigmoid(step_gates[:, : 2 * size] + recurrent[:, : 2 * size])
+            reset, update = reset_update[:, :size], reset_update[:, size:]
+            candidate = torch.tanh(step_gates[:, 2 * size :] + reset * recurrent[:, 2 * size :])
+            h = candidate + update * (h - candidate)
+        out[start : start + n] = h
+        start += n
+    return out
 
 
 def _length_buckets(lengths: torch.Tensor, ratio: float = 1.5) -> list[torch.Tensor]:
