@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The CMERC step-cost comparison of every backbone on a GPU, in one go (the README's GPU table).
+# The CMERC step-cost comparison of every backbone on a GPU, in one go (the README's GPU table), after
+# ContextMaskedRNN's two subsequence paths (benchmarks/context_rnn.py) for M3Net's GRU and DialogueGCN's LSTM.
 #   bash benchmarks/gpu_step_costs.sh [LOG]
 # Runs from the repository root without installing the package (PYTHONPATH=src); if the folder .whl holds
 # wheels (the GPU image lacks `datasets` or has older `transformers`), they are installed into /tmp/site first.
@@ -22,6 +23,9 @@ run() {  # one backbone; a hung or failed run must not stop the others
     echo "### $*" | tee -a "$log"
     timeout 75 python3 benchmarks/cmerc_step.py --device cuda --profile "$@" 2>&1 | tee -a "$log" | grep -v Warning
 }
+for rnn in "" "--cell lstm --input_size 2948 --hidden_size 100 --num_layers 1"; do
+    timeout 60 python3 benchmarks/context_rnn.py --device cuda --repeats 20 $rnn 2>&1 | tee -a "$log"
+done
 run --backbone m3net --steps 10 --warmup 3
 run --backbone m3net --view_mode exact --steps 10 --warmup 3
 run --backbone mmgcn --steps 6 --warmup 2

@@ -13,8 +13,8 @@ output for target utterance ``i`` is the RNN output at ``i`` when the RNN runs o
 
 Everything is vectorised (``torch.unique`` over context rows, gathers); padding never reaches a real
 utterance. With gradients the subsequences run through the ``nn.GRU``/``nn.LSTM`` modules in buckets of
-similar length. Without gradients (the CMERC views) they run packed through the same recurrence written
-out, with about half the work: each utterance's first-layer input projection is computed once, not once
+similar length. Without gradients on CPU (the CMERC views) they run packed through the same recurrence
+written out, with about half the work: each utterance's first-layer input projection is computed once, not once
 per subsequence it appears in, and the last layer stops at the targets (see
 :meth:`ContextMaskedRNN._targets_without_grad`).
 """
@@ -158,7 +158,9 @@ class ContextMaskedRNN(nn.Module):
         if not bool(utterance_mask.any()):
             return out
         plan = context_subsequences(context_mask, utterance_mask)
-        if torch.is_grad_enabled():
+        # the packed recurrence is written out step by step: 1.5-16x faster than the modules on CPU, but
+        # slower than cuDNN's fused kernels on a GPU (benchmarks/context_rnn.py)
+        if torch.is_grad_enabled() or x.device.type != "cpu":
             targets = self._targets_by_length(x, plan)
         else:
             targets = self._targets_without_grad(x, plan)
@@ -182,8 +184,8 @@ class ContextMaskedRNN(nn.Module):
         return targets
 
     def _targets_without_grad(self, x: torch.Tensor, plan: ContextSubsequences) -> torch.Tensor:
-        """The same outputs as :meth:`_targets_by_length` with about half the work, for no-grad passes (the
-        CMERC views): each utterance appears in many subsequences (about T/2 for view "X"), so
+        """The same outputs as :meth:`_targets_by_length` with about half the work, for no-grad passes on
+        CPU (the CMERC views): each utterance appears in many subsequences (about T/2 for view "X"), so
 
         * the first layer's input projection runs once per utterance, not once per position;
         * the last layer runs each direction only as far as its group's targets (forward up to the last
