@@ -46,7 +46,8 @@ def rss_kib():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS"))
 
 LOADERS = {
-    "meld_csv": lambda p: meld.read_meld(p, text="none"),
+    # every record read (a split may be a stream that reads its CSV when iterated)
+    "meld_csv": lambda p: [list(split) for split in meld.read_meld(p, text="none").splits.values()],
     "ecf_txt": ecf.read_ecf,
     "meld_pkl": lambda p: meld.read_meld(transcripts_file=p),
     "meld_raw1": lambda p: meld.read_meld(features_file=p),
