@@ -30,8 +30,8 @@ is reset after the set-up (``/proc/self/clear_refs``, Linux), reported as the ri
 
 ``--profile`` then times the parts of one step on each timed batch, each part on its own (median over the
 batches): (a) the training forward, (b) the removal views, (c) the CMERC terms given (a)'s outputs and
-(b)'s views, (d) the backward of the total loss, (e) the optimizer step; for ``plain`` and
-``cmerc-sequential`` (the CPU default).
+(b)'s views, (d) the backward of the total loss, (e) the optimizer step; for ``plain`` and the device's
+default CMERC mode (``cmerc-sequential`` on CPU, ``cmerc-batched`` on an accelerator).
 """
 
 from __future__ import annotations
@@ -292,7 +292,10 @@ def main() -> None:
         )
 
     if args.profile:
-        profiled = {"plain": None, "cmerc-sequential": modes["cmerc-sequential"]}
+        default = (
+            "cmerc-sequential" if device.type == "cpu" else "cmerc-batched"
+        )  # removal_view_logits' choice
+        profiled = {"plain": None, default: modes[default]}
         parts: dict[str, list[dict[str, float]]] = {name: [] for name in profiled}
         for batch in batches[args.warmup :]:
             for name, method in profiled.items():
@@ -302,7 +305,9 @@ def main() -> None:
             for name, runs in parts.items()
         }
         print()
-        print(f"parts of one step, each timed on its own, median of {args.steps} (cmerc: cmerc-sequential)")
+        print(
+            f"parts of one step, each timed on its own, median of {args.steps} (cmerc: {default}, the default)"
+        )
         print("| part | plain s | cmerc s |")
         print("|---|---|---|")
         for part, label in PARTS.items():
