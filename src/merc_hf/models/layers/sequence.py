@@ -21,6 +21,7 @@ per subsequence it appears in, and the last layer stops at the targets (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -215,13 +216,24 @@ class ContextMaskedRNN(nn.Module):
                 module = modules[layer]
                 rows = _packed_rows(truncated if final else lengths, order)
                 if layer == 0:
+                    # one projection per utterance, gathered for a step's rows when the step runs (never
+                    # held for all positions at once)
                     projected = F.linear(flat_x, module.weight_ih_l0, module.bias_ih_l0)
-                    gates = projected.index_select(0, utterance[rows.group, rows.index])
+                    read = utterance[rows.group, rows.index]
+
+                    def gates(start: int, end: int, projected=projected, read=read) -> torch.Tensor:
+                        return projected.index_select(0, read[start:end])
                 else:
+                    # every position's own input: one large product (per step, the few rows of long
+                    # subsequences' last steps would make many small, slow ones)
                     inputs = torch.cat(
                         [out.index_select(0, row_of[rows.group, rows.index]) for out, row_of in previous], -1
                     )
-                    gates = F.linear(self.dropout(inputs), module.weight_ih_l0, module.bias_ih_l0)
+                    projected = F.linear(self.dropout(inputs), module.weight_ih_l0, module.bias_ih_l0)
+
+                    def gates(start: int, end: int, projected=projected) -> torch.Tensor:
+                        return projected[start:end]
+
                 current.append((_packed_recurrence(module, gates, rows.batch_sizes), rows.row_of))
             previous = current
         return torch.cat(
@@ -264,18 +276,21 @@ def _packed_rows(run_lengths: torch.Tensor, order: torch.Tensor) -> _PackedRows:
     return _PackedRows(running.sum(1).tolist(), group, index, row_of)
 
 
-def _packed_recurrence(module: nn.GRU | nn.LSTM, gates: torch.Tensor, batch_sizes: list[int]) -> torch.Tensor:
+def _packed_recurrence(
+    module: nn.GRU | nn.LSTM, gates: Callable[[int, int], torch.Tensor], batch_sizes: list[int]
+) -> torch.Tensor:
     """The recurrence of a single-layer ``nn.GRU``/``nn.LSTM`` over packed rows whose input projections
-    ``W_ih x + b_ih`` are ``gates`` ``(P, gates)``; returns the hidden states ``(P, hidden)``, with the
-    modules' arithmetic (gate order r, z, n for the GRU and i, f, g, o for the LSTM; zero initial state)."""
+    ``W_ih x + b_ih`` for rows ``start:end`` are ``gates(start, end)`` ``(end - start, gates)``; returns the
+    hidden states ``(P, hidden)``, with the modules' arithmetic (gate order r, z, n for the GRU and i, f, g, o
+    for the LSTM; zero initial state)."""
     size = module.hidden_size
-    out = gates.new_empty(gates.shape[0], size)
-    h = gates.new_zeros(batch_sizes[0], size)
-    c = torch.zeros_like(h) if isinstance(module, nn.LSTM) else None
     weight, bias = module.weight_hh_l0.t(), module.bias_hh_l0
+    out = weight.new_empty(sum(batch_sizes), size)
+    h = weight.new_zeros(batch_sizes[0], size)
+    c = torch.zeros_like(h) if isinstance(module, nn.LSTM) else None
     start = 0
     for n in batch_sizes:
-        h, step_gates = h[:n], gates[start : start + n]
+        h, step_gates = h[:n], gates(start, start + n)
         recurrent = torch.addmm(bias, h, weight)
         if c is not None:
             i, f, g, o = (step_gates + recurrent).chunk(4, 1)
