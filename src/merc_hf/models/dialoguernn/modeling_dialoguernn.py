@@ -79,6 +79,7 @@ from transformers import initialization as init
 from ..base import MercInputs, MercPreTrainedModel
 from ..dialoguegcn.modeling_dialoguegcn import masked_softmax
 from ..layers import context_subsequences
+from ..layers.sequence import gru_update
 from .configuration_dialoguernn import DialogueRNNConfig
 
 
@@ -204,13 +205,7 @@ class DialogueRNNRecurrence(nn.Module):
     ) -> torch.Tensor:
         """``cell([u ‖ rest], h)`` given ``u_gates`` = ``W_ih[:, :D_m] u`` (``nn.GRUCell``'s equations)."""
         gates_in = u_gates + F.linear(rest, cell.weight_ih[:, -rest.shape[-1] :], cell.bias_ih)
-        gates_h = F.linear(h, cell.weight_hh, cell.bias_hh)
-        in_r, in_z, in_n = gates_in.chunk(3, dim=-1)
-        h_r, h_z, h_n = gates_h.chunk(3, dim=-1)
-        reset = torch.sigmoid(in_r + h_r)
-        update = torch.sigmoid(in_z + h_z)
-        candidate = torch.tanh(in_n + reset * h_n)
-        return candidate + update * (h - candidate)
+        return gru_update(gates_in, F.linear(h, cell.weight_hh, cell.bias_hh), h)
 
     def step(
         self,

@@ -297,13 +297,21 @@ def _packed_recurrence(
             c = torch.sigmoid(f) * c[:n] + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
         else:
-            reset_update = torch.sigmoid(step_gates[:, : 2 * size] + recurrent[:, : 2 * size])
-            reset, update = reset_update[:, :size], reset_update[:, size:]
-            candidate = torch.tanh(step_gates[:, 2 * size :] + reset * recurrent[:, 2 * size :])
-            h = candidate + update * (h - candidate)
+            h = gru_update(step_gates, recurrent, h)
         out[start : start + n] = h
         start += n
     return out
+
+
+def gru_update(input_gates: torch.Tensor, hidden_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The new state of a GRU cell given its input gates ``W_ih x + b_ih`` and hidden gates ``W_hh h + b_hh``
+    (``(..., 3·hidden)``, order r, z, n as in ``nn.GRU``/``nn.GRUCell``) and the state ``h``, for recurrences
+    that compute the input gates their own way (once per utterance, or in parts)."""
+    size = h.shape[-1]
+    reset_update = torch.sigmoid(input_gates[..., : 2 * size] + hidden_gates[..., : 2 * size])
+    reset, update = reset_update[..., :size], reset_update[..., size:]
+    candidate = torch.tanh(input_gates[..., 2 * size :] + reset * hidden_gates[..., 2 * size :])
+    return candidate + update * (h - candidate)
 
 
 def _length_buckets(lengths: torch.Tensor, ratio: float = 1.5) -> list[torch.Tensor]:
